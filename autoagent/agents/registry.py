@@ -1,0 +1,220 @@
+"""Agent names → agent instances, and the one way to run an agent: ``run_agent``.
+
+Built-ins are registered at import. Third-party agents come from the entry point group
+``autoagent.agents`` (each entry point loads an agent class or instance); they are loaded once,
+lazily, on the first lookup, and a broken one is logged and skipped so it cannot break the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import logging
+import threading
+from collections.abc import Awaitable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from importlib.metadata import entry_points
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from autoagent.agents.base import Agent, AgentContext
+from autoagent.agents.basic import EchoAgent, FailAgent, SleepAgent
+from autoagent.agents.http import HttpAgent
+from autoagent.agents.python import PythonAgent
+from autoagent.agents.shell import ShellAgent
+from autoagent.errors import AgentInputError, StepError
+
+ENTRY_POINT_GROUP = "autoagent.agents"
+
+T = TypeVar("T")
+
+logger = logging.getLogger(__name__)
+
+_agents: dict[str, Agent] = {}
+_entry_points_loaded = False
+_lock = threading.RLock()
+
+
+class UnknownAgentError(KeyError):
+    """No agent has this name. A KeyError whose message is readable (no extra quotes)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+def register(agent: T, *, replace: bool = False) -> T:
+    """Register an agent class (instantiated with no arguments) or instance under its ``name``.
+
+    Returns its argument, so it also works as a class decorator. Registering another agent under
+    a taken name raises ValueError unless ``replace`` is true.
+    """
+    instance: Any = agent() if isinstance(agent, type) else agent
+    name = getattr(instance, "name", None)
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"{agent!r} is not an agent: it has no name")
+    model = getattr(instance, "input_model", None)
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        raise TypeError(f"agent {name!r} has no pydantic input_model")
+    if not callable(getattr(instance, "run", None)):
+        raise TypeError(f"agent {name!r} has no run method")
+    with _lock:
+        existing = _agents.get(name)
+        if existing is not None and type(existing) is not type(instance) and not replace:
+            raise ValueError(
+                f"agent name {name!r} is taken by {type(existing).__qualname__}; "
+                "pass replace=True to override it"
+            )
+        _agents[name] = instance
+    return agent
+
+
+def get_agent(name: str) -> Agent:
+    """The agent registered as ``name``; UnknownAgentError (a KeyError) lists the known names."""
+    _load_entry_points()
+    try:
+        return _agents[name]
+    except KeyError:
+        known = ", ".join(agent_names()) or "none"
+        raise UnknownAgentError(f"unknown agent {name!r}; known agents: {known}") from None
+
+
+def agent_names() -> list[str]:
+    """Sorted names of every registered agent, third-party ones included."""
+    _load_entry_points()
+    return sorted(_agents)
+
+
+def _load_entry_points() -> None:
+    global _entry_points_loaded
+    if _entry_points_loaded:
+        return
+    with _lock:
+        if _entry_points_loaded:
+            return
+        _entry_points_loaded = True  # first: an agent module may look agents up while loading
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            try:
+                register(ep.load())
+            except Exception:
+                logger.warning(
+                    "skipping agent entry point %r (%s): it failed to load",
+                    ep.name,
+                    ep.value,
+                    exc_info=True,
+                )
+
+
+def run_agent(
+    agent: Agent | str, ctx: AgentContext, raw_input: Mapping[str, Any] | BaseModel | None
+) -> Any:
+    """Validate ``raw_input``, run the agent (sync or async) and return its output as JSON data.
+
+    Raises AgentInputError for invalid input (one line naming every bad field), the agent's own
+    StepError, or StepError kind "error" wrapping any other exception. An async agent runs with
+    ``asyncio.run``; if this thread already runs a loop, it runs in a fresh thread's loop and
+    this call blocks until it is done.
+    """
+    if isinstance(agent, str):
+        agent = get_agent(agent)
+    model = agent.input_model
+    if isinstance(raw_input, model):
+        parsed: BaseModel = raw_input
+    else:
+        try:
+            parsed = model.model_validate({} if raw_input is None else raw_input)
+        except ValidationError as e:
+            problems = "; ".join(_format_error(err) for err in e.errors())
+            raise AgentInputError(f"agent {agent.name!r}: invalid input: {problems}") from None
+    try:
+        result = agent.run(ctx, parsed)
+        if inspect.isawaitable(result):
+            result = _run_awaitable(result)
+    except StepError:
+        raise
+    except Exception as e:
+        raise StepError(f"agent {agent.name!r}: {type(e).__name__}: {e}", kind="error") from e
+    return _to_json(agent.name, result)
+
+
+def validate_input(name: str, raw_input: Any) -> list[str]:
+    """Problems with a step's input for agent ``name``, at spec-validation time (empty: fine).
+
+    The input may still hold unrendered templates such as ``"{{ params.n }}"`` where an int is
+    expected, so only these are reported: unknown fields, missing required fields, and type
+    errors for values that contain no ``"{{"`` (a value whose template renders to the wrong type
+    fails later, in ``run_agent``). An unknown agent is reported as one problem.
+    """
+    try:
+        agent = get_agent(name)
+    except KeyError as e:
+        return [str(e)]
+    try:
+        agent.input_model.model_validate({} if raw_input is None else raw_input)
+    except ValidationError as e:
+        return [
+            _format_error(err)
+            for err in e.errors()
+            if err["type"] in ("extra_forbidden", "missing")
+            or not _templated(raw_input, err["loc"])
+        ]
+    return []
+
+
+def _format_error(err: Any) -> str:
+    where = ".".join(["input", *(str(part) for part in err["loc"])])
+    return f"{where}: {err['msg']}"
+
+
+def _templated(raw_input: Any, loc: tuple[int | str, ...]) -> bool:
+    """True if the value at ``loc``, or any container on the way to it, holds a template."""
+    value = raw_input
+    for part in loc:
+        if isinstance(value, str):
+            break
+        try:
+            value = value[part]
+        except (KeyError, IndexError, TypeError):
+            break  # loc names a union member or a model-level check: judge what we reached
+    return _has_template(value)
+
+
+def _has_template(value: Any) -> bool:
+    if isinstance(value, str):
+        return "{{" in value
+    if isinstance(value, Mapping):
+        return any(_has_template(k) or _has_template(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_template(v) for v in value)
+    return False
+
+
+def _run_awaitable(awaitable: Awaitable[Any]) -> Any:
+    async def wait() -> Any:
+        return await awaitable
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(wait())
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="autoagent-agent") as pool:
+        return pool.submit(asyncio.run, wait()).result()
+
+
+def _to_json(name: str, result: Any) -> Any:
+    """Pydantic models are dumped by alias; other values must survive a JSON round trip."""
+    if isinstance(result, BaseModel):
+        return result.model_dump(mode="json", by_alias=True)
+    try:
+        return json.loads(json.dumps(result))
+    except (TypeError, ValueError) as e:
+        raise StepError(
+            f"agent {name!r} returned a value that is not JSON-serialisable: {e}",
+            kind="output",
+            retryable=False,
+        ) from e
+
+
+for _builtin in (EchoAgent, FailAgent, SleepAgent, ShellAgent, HttpAgent, PythonAgent):
+    register(_builtin)

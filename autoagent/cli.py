@@ -1,0 +1,274 @@
+"""The ``autoagent`` command line.
+
+Exit codes: 0 the mission (or command) succeeded; 1 the mission did not complete; 2 bad input (an
+invalid spec, an unknown param, a malformed run id); 3 the operation was refused (the run is still
+alive, already finished, or unknown). Errors go to stderr, one line each, never a traceback for a
+user's mistake (set AUTOAGENT_DEBUG=1 to see one for a bug).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import typer
+import yaml
+from rich.console import Console
+
+from autoagent.errors import AutoAgentError, RunError, SpecError
+
+app = typer.Typer(
+    name="autoagent",
+    help="Run long multi-agent missions on Prefect: validate, run, watch, resume.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+EXIT_FAILED, EXIT_INPUT, EXIT_REFUSED = 1, 2, 3
+
+
+def _prepare_environment() -> None:
+    """Defaults that must be in place before Prefect is imported."""
+    from autoagent.settings import get_settings
+
+    os.environ.setdefault(
+        "PREFECT_FLOWS_HEARTBEAT_FREQUENCY", str(get_settings().heartbeat_seconds)
+    )
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+
+
+def _quiet_prefect_console(verbose: bool) -> None:
+    """Keep Prefect's own console logs for --verbose; they still reach the server and the UI."""
+    import logging
+
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    if verbose:
+        return
+    for logger in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]:
+        for handler in getattr(logger, "handlers", []):
+            if isinstance(handler, PrefectConsoleHandler):
+                handler.setLevel(logging.WARNING)
+
+
+def _guard(action: Callable[[], int | None]) -> None:
+    try:
+        code = action()
+    except SpecError as exc:
+        for problem in exc.problems:
+            err.print(str(problem), markup=False, soft_wrap=True)
+        raise typer.Exit(EXIT_INPUT) from None
+    except RunError as exc:
+        err.print(f"error: {exc}", markup=False, soft_wrap=True)
+        raise typer.Exit(EXIT_REFUSED) from None
+    except AutoAgentError as exc:
+        err.print(f"error: {exc}", markup=False, soft_wrap=True)
+        raise typer.Exit(EXIT_INPUT) from None
+    except KeyboardInterrupt:
+        err.print("interrupted: the run stays resumable with `autoagent resume RUN`")
+        raise typer.Exit(130) from None
+    except typer.Exit:
+        raise
+    except Exception as exc:
+        if os.environ.get("AUTOAGENT_DEBUG"):
+            raise
+        err.print(
+            f"internal error: {type(exc).__name__}: {exc} (set AUTOAGENT_DEBUG=1 for a traceback)",
+            markup=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(EXIT_FAILED) from None
+    raise typer.Exit(code or 0)
+
+
+def parse_params(pairs: list[str]) -> dict[str, Any]:
+    """``k=v`` pairs; values are YAML scalars or lists (``n=3``, ``flag=true``, ``xs=[1,2]``)."""
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise AutoAgentError(f"--param {pair!r}: expected KEY=VALUE")
+        try:
+            params[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+        except yaml.YAMLError as exc:
+            raise AutoAgentError(f"--param {key}: cannot read value {value!r}: {exc}") from None
+    return params
+
+
+@app.command()
+def validate(file: Path = typer.Argument(..., help="Mission spec, YAML or JSON.")) -> None:
+    """Check a spec without running anything; every problem on its own line."""
+
+    def action() -> int:
+        from autoagent.spec import load
+
+        spec = load(file)
+        count = len(spec.walk())
+        out.print(f"✓ mission {spec.name!r} is valid ({count} steps)")
+        return 0
+
+    _guard(action)
+
+
+@app.command()
+def run(
+    file: Path = typer.Argument(..., help="Mission spec, YAML or JSON."),
+    param: list[str] = typer.Option([], "--param", "-p", help="KEY=VALUE, repeatable."),
+    auto_approve: bool = typer.Option(
+        False, "--auto-approve", help="Answer every approval with its defaults."
+    ),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's own logs."),
+) -> None:
+    """Validate and run a mission here; exit 0 only if it completed."""
+
+    def action() -> int:
+        from autoagent.spec import load
+
+        spec = load(file)
+        params = parse_params(param)
+        unknown = sorted(set(params) - set(spec.params))
+        if unknown:
+            raise SpecError.for_params(spec.name, unknown, sorted(spec.params))
+        _prepare_environment()
+        from autoagent import runs
+
+        _quiet_prefect_console(verbose)
+        flow_run = runs.start(spec, params)
+        out.print(f"mission {spec.name!r} run {flow_run.id}", markup=False)
+        return _execute_and_report(flow_run)
+
+    _guard(action)
+
+
+@app.command()
+def resume(
+    run_id: str = typer.Argument(..., metavar="RUN", help="The mission run id."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's own logs."),
+) -> None:
+    """Run a crashed or failed mission again on the same run id; completed steps are not re-run."""
+
+    def action() -> int:
+        _prepare_environment()
+        from autoagent import runs
+
+        _quiet_prefect_console(verbose)
+        flow_run = runs.prepare_resume(run_id)
+        out.print(f"resuming run {flow_run.id}", markup=False)
+        return _execute_and_report(flow_run)
+
+    _guard(action)
+
+
+def _execute_and_report(flow_run: Any) -> int:
+    from autoagent import runs
+    from autoagent.render import progress_printer
+    from autoagent.settings import get_settings
+    from flows import scheduler
+
+    listener = progress_printer(out)
+    scheduler.listeners.append(listener)
+    try:
+        state = runs.execute(flow_run)
+    finally:
+        scheduler.listeners.remove(listener)
+    finished = {
+        o.prefect_state.state_details.task_run_id
+        for o in scheduler.records.get(str(flow_run.id), {}).values()
+        if o.prefect_state is not None and o.prefect_state.state_details.task_run_id
+    }
+    complete = runs.wait_for_records(flow_run.id, finished, get_settings().record_wait_seconds)
+    if not complete:
+        err.print("warning: the server has not recorded every step yet; status may lag")
+    _print_status(str(flow_run.id))
+    if state.is_completed():
+        return 0
+    err.print(f"mission did not complete: {state.name}: {state.message or ''}", markup=False)
+    return EXIT_FAILED
+
+
+def _print_status(run_id: str) -> None:
+    from autoagent import runs, status
+    from autoagent.render import status_tree
+
+    root = runs.read_run(run_id)
+    flow_runs = runs.descendant_runs(root.id)
+    tasks = runs.task_runs([r.id for r in flow_runs])
+    out.print(status_tree(status.build(root, flow_runs, tasks)))
+
+
+@app.command("status")
+def status_command(
+    run_id: str = typer.Argument(..., metavar="RUN", help="The mission run id."),
+) -> None:
+    """Show the tree of groups and steps of a run: state, attempts, duration, errors."""
+
+    def action() -> int:
+        _prepare_environment()
+        _print_status(run_id)
+        return 0
+
+    _guard(action)
+
+
+@app.command("list")
+def list_command(limit: int = typer.Option(20, help="How many runs to show.")) -> None:
+    """Recent mission runs, newest first."""
+
+    def action() -> int:
+        _prepare_environment()
+        from autoagent import runs
+        from autoagent.render import runs_table
+
+        rows = []
+        for run in runs.recent(limit):
+            spec = run.parameters.get("spec") or {}
+            rows.append(
+                {
+                    "id": str(run.id),
+                    "mission": str(spec.get("name", "?")),
+                    "state": run.state.name if run.state else "?",
+                    "started": run.start_time.strftime("%Y-%m-%d %H:%M:%S")
+                    if run.start_time
+                    else "",
+                    "duration": f"{run.total_run_time.total_seconds():.1f}s"
+                    if run.total_run_time
+                    else "",
+                }
+            )
+        if not rows:
+            out.print("no missions yet: start one with `autoagent run FILE`")
+        else:
+            out.print(runs_table(rows))
+        return 0
+
+    _guard(action)
+
+
+@app.command()
+def cancel(run_id: str = typer.Argument(..., metavar="RUN", help="The mission run id.")) -> None:
+    """Cancel a run that has not finished (its local process is asked to stop)."""
+
+    def action() -> int:
+        _prepare_environment()
+        from autoagent import runs
+
+        flow_run = runs.cancel(run_id)
+        out.print(f"run {flow_run.id} {flow_run.state.name if flow_run.state else 'cancelled'}")
+        return 0
+
+    _guard(action)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

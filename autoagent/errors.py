@@ -1,0 +1,149 @@
+"""The one exception hierarchy of AutoAgent.
+
+    AutoAgentError
+    ├── SpecError            a mission spec is invalid; carries every Problem found
+    ├── ExpressionError      an expression is malformed, unsafe or failed to render
+    ├── StepError            a step failed; ``kind`` is what ``retry_on`` selects
+    │   ├── StepTimeout          kind "timeout"
+    │   ├── ExitCodeError        kind "exit_code"   (shell exited non-zero)
+    │   ├── HttpStatusError      kind "http_status" (HTTP 4xx/5xx)
+    │   ├── HttpTransportError   kind "http_transport" (connect, read, DNS)
+    │   └── AgentInputError      kind "input"       (never retried: the input is wrong)
+    └── RunError             an operation on a mission run was refused (unknown, alive, finished)
+
+Messages are built by the constructors so every error names its context: the mission, the step
+and the field for spec problems; the step path and kind for step failures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class AutoAgentError(Exception):
+    """Root of every error AutoAgent raises on purpose."""
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One thing wrong with a spec, located as precisely as we can."""
+
+    mission: str
+    step: str | None
+    field: str | None
+    message: str
+    line: int | None = None
+    file: str | None = None
+
+    def __str__(self) -> str:
+        where = self.file or ""
+        if self.line is not None:
+            where = f"{where}:{self.line}" if where else f"line {self.line}"
+        parts = [f"mission {self.mission!r}"]
+        if self.step:
+            parts.append(f"step {self.step!r}")
+        if self.field:
+            parts.append(f"field {self.field!r}")
+        head = ", ".join(parts)
+        return f"{where}: {head}: {self.message}" if where else f"{head}: {self.message}"
+
+
+class SpecError(AutoAgentError):
+    """A spec failed validation. ``problems`` holds all of them, one line each."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = sorted(set(problems), key=_problem_order)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+    @classmethod
+    def for_params(cls, mission: str, unknown: list[str], known: list[str]) -> SpecError:
+        """Unknown ``--param`` names given to a mission."""
+        have = ", ".join(known) or "none"
+        return cls(
+            [
+                Problem(mission, None, f"params.{n}", f"unknown param (the mission has: {have})")
+                for n in unknown
+            ]
+        )
+
+
+def _problem_order(p: Problem) -> tuple:
+    return (
+        p.file or "",
+        p.line if p.line is not None else 10**9,
+        p.step or "",
+        p.field or "",
+        p.message,
+    )
+
+
+class ExpressionError(AutoAgentError):
+    """An expression cannot be parsed, is unsafe, or failed while rendering."""
+
+
+class StepError(AutoAgentError):
+    """A step failed. ``kind`` classifies the failure for ``retry_on``; ``retryable`` is False for
+    mistakes that another attempt cannot fix."""
+
+    kind: str = "error"
+    retryable: bool = True
+
+    def __init__(self, message: str, *, kind: str | None = None, retryable: bool | None = None):
+        super().__init__(message)
+        if kind is not None:
+            self.kind = kind
+        if retryable is not None:
+            self.retryable = retryable
+
+
+class StepTimeout(StepError):
+    kind = "timeout"
+
+
+class ExitCodeError(StepError):
+    kind = "exit_code"
+
+    def __init__(self, message: str, *, exit_code: int, stdout: str = "", stderr: str = ""):
+        super().__init__(message)
+        self.exit_code = exit_code
+        self.stdout = stdout
+        self.stderr = stderr
+
+
+class HttpStatusError(StepError):
+    kind = "http_status"
+
+    def __init__(self, message: str, *, status_code: int, body: str = ""):
+        super().__init__(message)
+        self.status_code = status_code
+        self.body = body
+
+
+class HttpTransportError(StepError):
+    kind = "http_transport"
+
+
+class AgentInputError(StepError):
+    kind = "input"
+    retryable = False
+
+
+class RunError(AutoAgentError):
+    """An operation on a mission run was refused: unknown run, still alive, already finished."""
+
+
+ERROR_KINDS: frozenset[str] = frozenset(
+    {
+        "error",
+        "timeout",
+        "exit_code",
+        "http_status",
+        "http_transport",
+        "input",
+        "fail",
+        "expression",
+        "rejected",
+    }
+)
+"""Kinds that ``retry_on`` may name. Third-party agents may raise StepError with their own kind;
+validation warns only on kinds outside this set when no registered agent declares them."""

@@ -1,0 +1,257 @@
+"""Operations on mission runs: start, resume, cancel, liveness and a complete record.
+
+The flow runs in this process (``run_flow`` on a flow run created first, so its id is known before
+any step starts); ``resume`` runs the same flow run id again after proving it is dead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from prefect import get_client
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterId,
+    FlowRunFilterParentFlowRunId,
+)
+from prefect.client.schemas.objects import FlowRun, TaskRun
+from prefect.exceptions import ObjectNotFound
+from prefect.settings import get_current_settings
+from prefect.states import Cancelled, Pending, State
+
+from autoagent.errors import RunError
+from autoagent.settings import get_settings
+from autoagent.spec import MissionSpec
+
+MISSION_FLOW = "mission"
+
+
+def host_pid() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def mark_alive(run_id: str) -> None:
+    """Record which process runs the mission, so resume can tell a live run from a dead one."""
+    with get_client(sync_client=True) as client:
+        client.update_flow_run(UUID(run_id), infrastructure_pid=host_pid())
+
+
+def parse_run_id(run_id: str) -> UUID:
+    try:
+        return UUID(run_id)
+    except ValueError:
+        raise RunError(f"{run_id!r} is not a run id (a UUID; see `autoagent list`)") from None
+
+
+def read_run(run_id: str) -> FlowRun:
+    """The root mission run with that id, or RunError."""
+    uuid = parse_run_id(run_id)
+    with get_client(sync_client=True) as client:
+        try:
+            flow_run = client.read_flow_run(uuid)
+        except ObjectNotFound:
+            raise RunError(f"no mission run {run_id} on this server ({_api()})") from None
+        if flow_run.parent_task_run_id is not None:
+            raise RunError(f"run {run_id} is a group or child run: use its root mission run")
+        return flow_run
+
+
+def start(spec: MissionSpec, params: dict[str, Any]) -> FlowRun:
+    """Create the flow run (Pending) so its id exists before anything runs."""
+    from flows.mission import mission
+
+    with get_client(sync_client=True) as client:
+        return client.create_flow_run(
+            flow=mission,
+            parameters={"spec": spec.model_dump(mode="json", exclude_none=True), "params": params},
+            state=Pending(),
+            tags=["autoagent", f"mission:{spec.name}"],
+        )
+
+
+def execute(flow_run: FlowRun) -> State:
+    """Run (or re-run) the flow run in this process; returns its final state."""
+    from prefect.flow_engine import run_flow
+
+    from flows.mission import mission
+
+    return run_flow(mission, flow_run=flow_run, parameters=flow_run.parameters, return_type="state")
+
+
+def alive_reason(flow_run: FlowRun) -> str | None:
+    """Why the run must be considered alive, or None when it is provably dead."""
+    pid_info = flow_run.infrastructure_pid or ""
+    host, _, pid_text = pid_info.rpartition(":")
+    if host == socket.gethostname() and pid_text.isdigit():
+        pid = int(pid_text)
+        if pid != os.getpid() and _process_alive(pid):
+            return f"its process {pid} on this machine is still running"
+        return None
+    last = last_heartbeat(flow_run.id)
+    if last is not None:
+        age = (datetime.now(UTC) - last).total_seconds()
+        if age < 3 * heartbeat_seconds():
+            return f"its last heartbeat was {age:.0f}s ago (from {host or 'another machine'})"
+    return None
+
+
+def heartbeat_seconds() -> int:
+    return get_current_settings().flows.heartbeat_frequency or get_settings().heartbeat_seconds
+
+
+def last_heartbeat(flow_run_id: UUID) -> datetime | None:
+    from prefect.events.filters import (
+        EventFilter,
+        EventNameFilter,
+        EventOccurredFilter,
+        EventResourceFilter,
+    )
+
+    since = datetime.now(UTC) - timedelta(seconds=6 * heartbeat_seconds())
+    event_filter = EventFilter(
+        occurred=EventOccurredFilter(since=since),
+        event=EventNameFilter(name=["prefect.flow-run.heartbeat"]),
+        resource=EventResourceFilter(id=[f"prefect.flow-run.{flow_run_id}"]),
+    )
+    try:
+        with get_client(sync_client=True) as client:
+            page = client.read_events(filter=event_filter, limit=50)
+    except Exception:
+        return None
+    times = [e.occurred for e in page.events]
+    return max(times) if times else None
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def check_resumable(flow_run: FlowRun) -> None:
+    state = flow_run.state
+    if state is not None and state.is_completed():
+        raise RunError(f"run {flow_run.id} already completed: nothing to resume")
+    reason = alive_reason(flow_run)
+    if reason:
+        raise RunError(
+            f"run {flow_run.id} is still alive: {reason}. Wait for it, or cancel it with"
+            f" `autoagent cancel {flow_run.id}`"
+        )
+
+
+def prepare_resume(run_id: str) -> FlowRun:
+    """Prove the run is dead and put it back in a state the engine can run again."""
+    flow_run = read_run(run_id)
+    check_resumable(flow_run)
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(flow_run.id, Pending(message="resumed by autoagent"), force=True)
+        return client.read_flow_run(flow_run.id)
+
+
+def cancel(run_id: str) -> FlowRun:
+    flow_run = read_run(run_id)
+    if flow_run.state is not None and flow_run.state.is_final():
+        raise RunError(f"run {run_id} already ended ({flow_run.state.name}): nothing to cancel")
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(
+            flow_run.id, Cancelled(message="cancelled by autoagent"), force=True
+        )
+    host, _, pid_text = (flow_run.infrastructure_pid or "").rpartition(":")
+    if host == socket.gethostname() and pid_text.isdigit() and int(pid_text) != os.getpid():
+        import signal
+
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(pid_text), signal.SIGTERM)
+    return read_run(run_id)
+
+
+def descendant_runs(root: UUID) -> list[FlowRun]:
+    """The root run and every group/child run under it."""
+    out: list[FlowRun] = []
+    with get_client(sync_client=True) as client:
+        frontier = [root]
+        out.extend(
+            client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[root])))
+        )
+        while frontier:
+            children = client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(
+                    parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=frontier)
+                )
+            )
+            out.extend(children)
+            frontier = [c.id for c in children]
+    return out
+
+
+def task_runs(flow_run_ids: list[UUID]) -> list[TaskRun]:
+    runs: list[TaskRun] = []
+    with get_client(sync_client=True) as client:
+        offset = 0
+        while True:
+            page = client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=flow_run_ids)),
+                limit=200,
+                offset=offset,
+            )
+            runs.extend(page)
+            if len(page) < 200:
+                return runs
+            offset += 200
+
+
+def wait_for_records(root: UUID, task_run_ids: set[UUID], deadline_seconds: float) -> bool:
+    """Wait until the server holds a final state for every task run this process finished.
+
+    The local server records task states from events asynchronously and forgets those still
+    queued when the process exits; `autoagent status` right after `run` must see them all.
+    """
+    from prefect.events.worker import EventsWorker
+
+    EventsWorker.drain_all(timeout=deadline_seconds, at_exit=False)
+    end = time.monotonic() + deadline_seconds
+    while True:
+        flow_ids = [r.id for r in descendant_runs(root)]
+        seen = {t.id for t in task_runs(flow_ids) if t.state is not None and t.state.is_final()}
+        missing = task_run_ids - seen
+        if not missing or time.monotonic() > end:
+            return not missing
+        time.sleep(0.1)
+
+
+def recent(limit: int = 20) -> list[FlowRun]:
+    from prefect.client.schemas.filters import (
+        FlowFilter,
+        FlowFilterName,
+        FlowRunFilterParentTaskRunId,
+    )
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    with get_client(sync_client=True) as client:
+        return client.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=[MISSION_FLOW])),
+            flow_run_filter=FlowRunFilter(
+                parent_task_run_id=FlowRunFilterParentTaskRunId(is_null_=True)
+            ),
+            sort=FlowRunSort.START_TIME_DESC,
+            limit=limit,
+        )
+
+
+def _api() -> str:
+    return str(get_current_settings().api.url or "the local server")

@@ -1,0 +1,51 @@
+"""AutoAgent's settings: one class, every field described, read from ``AUTOAGENT_*`` variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AUTOAGENT_", extra="ignore")
+
+    home: Path = Field(
+        Path.home() / ".autoagent",
+        description="Where AutoAgent keeps local state: persisted step results by default.",
+    )
+    results_block: str = Field(
+        "autoagent-results",
+        description="Name of the saved LocalFileSystem block that holds persisted step results.",
+    )
+    results_path: Path | None = Field(
+        None,
+        description="Base path of the results block when AutoAgent creates it (default"
+        " <home>/results). Every process of a mission must see the same path.",
+    )
+    max_parallel_steps: int = Field(
+        256, ge=1, description="How many steps of one group may run at the same time."
+    )
+    heartbeat_seconds: int = Field(
+        30,
+        ge=1,
+        description="Flow heartbeat period; a run with no heartbeat for 3 periods and no live"
+        " process counts as dead for `autoagent resume`.",
+    )
+    record_wait_seconds: float = Field(
+        15.0,
+        ge=0,
+        description="How long `autoagent run` waits for the server to hold every step's final"
+        " state before it returns (the local server records task states asynchronously).",
+    )
+
+    @property
+    def results_dir(self) -> Path:
+        return self.results_path or self.home / "results"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

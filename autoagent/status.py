@@ -1,0 +1,219 @@
+"""The status tree of a mission run, read back from the Prefect server.
+
+The spec (a parameter of the flow run) gives the shape; task runs (named by step path) and group
+subflow runs give each node's state. A resumed run has several task runs per path: the newest
+wins, and a cached one borrows the attempts of the run that really did the work.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from prefect.client.schemas.objects import FlowRun, TaskRun
+
+from autoagent.spec import MissionSpec, Step
+
+_ITEM = re.compile(r"^(?P<base>.+)\[(?P<index>\d+)\]$")
+
+
+@dataclass
+class StepStatus:
+    path: str
+    id: str
+    kind: str
+    state: str = "pending"
+    attempts: int = 0
+    duration: float | None = None
+    error: str | None = None
+    cached: bool = False
+    children: list[StepStatus] = field(default_factory=list)
+
+    @property
+    def done(self) -> bool:
+        return self.state in ("completed", "skipped")
+
+
+@dataclass
+class MissionStatus:
+    run_id: str
+    name: str
+    mission: str
+    state: str
+    started: datetime | None
+    duration: float | None
+    message: str | None
+    steps: list[StepStatus]
+
+    def walk(self) -> list[StepStatus]:
+        out: list[StepStatus] = []
+
+        def visit(nodes: list[StepStatus]) -> None:
+            for node in nodes:
+                out.append(node)
+                visit(node.children)
+
+        visit(self.steps)
+        return out
+
+    def find(self, path: str) -> StepStatus | None:
+        return next((s for s in self.walk() if s.path == path), None)
+
+
+def build(root: FlowRun, flow_runs: list[FlowRun], task_runs: list[TaskRun]) -> MissionStatus:
+    """Assemble the tree from what the server holds."""
+    spec = MissionSpec.model_validate(root.parameters["spec"])
+    by_path: dict[str, list[TaskRun]] = {}
+    for run in task_runs:
+        by_path.setdefault(run.name, []).append(run)
+    groups: dict[str, list[FlowRun]] = {}
+    for run in flow_runs:
+        if run.id != root.id:
+            groups.setdefault(run.name, []).append(run)
+    state_name = root.state.name if root.state else "Unknown"
+    ended = root.state is not None and root.state.is_final()
+
+    def node(step: Step, path: str) -> StepStatus:
+        status = StepStatus(path=path, id=step.id, kind=step.kind)
+        children = step.child.steps if step.child else step.steps
+        if step.for_each is not None:
+            indices = _item_indices(path, by_path, groups)
+            for i in indices:
+                item_path = f"{path}[{i}]"
+                item = StepStatus(path=item_path, id=f"{step.id}[{i}]", kind=step.kind)
+                if children:
+                    item.children = [node(c, f"{item_path}/{c.id}") for c in children]
+                    _from_flow_runs(item, groups.get(item_path, []))
+                else:
+                    _from_task_runs(item, by_path.get(item_path, []))
+                status.children.append(item)
+            _from_task_runs(status, by_path.get(path, []))  # a skipped or failed-to-expand step
+            if status.children:
+                _join(status, ended)
+        elif children:
+            status.children = [node(c, f"{path}/{c.id}") for c in children]
+            _from_flow_runs(status, groups.get(path, []))
+            if status.state == "pending":
+                _from_task_runs(status, by_path.get(path, []))
+        else:
+            _from_task_runs(status, by_path.get(path, []))
+        return status
+
+    steps = [node(s, s.id) for s in spec.steps]
+    if ended:
+        _mark_blocked(steps)
+    duration = root.total_run_time.total_seconds() if root.total_run_time else None
+    return MissionStatus(
+        run_id=str(root.id),
+        name=root.name,
+        mission=spec.name,
+        state=state_name,
+        started=root.start_time,
+        duration=duration,
+        message=root.state.message if root.state else None,
+        steps=steps,
+    )
+
+
+def _item_indices(
+    path: str, by_path: dict[str, list[TaskRun]], groups: dict[str, list[FlowRun]]
+) -> list[int]:
+    found: set[int] = set()
+    for name in [*by_path, *groups]:
+        match = _ITEM.match(name)
+        if match and match["base"] == path:
+            found.add(int(match["index"]))
+    return sorted(found)
+
+
+def _newest(runs: list[Any]) -> Any:
+    return max(runs, key=lambda r: (r.start_time or r.created or datetime.min, r.created))
+
+
+def _from_task_runs(status: StepStatus, runs: list[TaskRun]) -> None:
+    if not runs:
+        return
+    run = _newest(runs)
+    state = run.state
+    name = state.name if state else "Pending"
+    status.state = _state(name, state.type.value if state else "PENDING")
+    status.cached = name == "Cached"
+    worker = run
+    if status.cached:
+        real = [r for r in runs if r.state and r.state.is_completed() and r.state.name != "Cached"]
+        if real:
+            worker = _newest(real)
+    status.attempts = worker.run_count
+    if worker.start_time and worker.end_time:
+        status.duration = (worker.end_time - worker.start_time).total_seconds()
+    elif worker.total_run_time:
+        status.duration = worker.total_run_time.total_seconds()
+    if state is not None and state.is_failed():
+        status.error = _error(state.message)
+
+
+def _from_flow_runs(status: StepStatus, runs: list[FlowRun]) -> None:
+    if not runs:
+        return
+    run = _newest(runs)
+    state = run.state
+    status.state = _state(
+        state.name if state else "Pending", state.type.value if state else "PENDING"
+    )
+    status.attempts = len(runs)
+    if run.total_run_time:
+        status.duration = run.total_run_time.total_seconds()
+    if state is not None and state.is_failed():
+        status.error = _error(state.message)
+
+
+def _join(status: StepStatus, ended: bool) -> None:
+    states = [c.state for c in status.children]
+    if any(s == "failed" for s in states):
+        status.state = "failed"
+        status.error = next(c.error for c in status.children if c.state == "failed")
+    elif states and all(s == "completed" for s in states):
+        status.state = "completed"
+        status.cached = all(c.cached for c in status.children)
+    elif any(s in ("running", "retrying") for s in states) or not ended:
+        status.state = "running"
+    status.attempts = max((c.attempts for c in status.children), default=0)
+    durations = [c.duration for c in status.children if c.duration is not None]
+    status.duration = max(durations) if durations else None
+
+
+def _mark_blocked(nodes: list[StepStatus]) -> None:
+    for node in nodes:
+        if node.state == "pending":
+            node.state = "not run"
+        _mark_blocked(node.children)
+
+
+def _state(name: str, state_type: str) -> str:
+    lowered = name.lower()
+    if lowered == "skipped":
+        return "skipped"
+    if lowered in ("awaitingretry", "retrying"):
+        return "retrying"
+    mapping = {
+        "COMPLETED": "completed",
+        "FAILED": "failed",
+        "CRASHED": "crashed",
+        "CANCELLED": "cancelled",
+        "CANCELLING": "cancelling",
+        "RUNNING": "running",
+        "PAUSED": "waiting",
+        "SCHEDULED": "pending",
+        "PENDING": "pending",
+    }
+    return mapping.get(state_type, lowered)
+
+
+def _error(message: str | None) -> str | None:
+    if not message:
+        return None
+    for prefix in ("Task run encountered an exception ", "Flow run encountered an exception. "):
+        message = message.removeprefix(prefix)
+    return message.strip()

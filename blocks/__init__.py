@@ -1,0 +1,1 @@
+"""Prefect Block types and saved blocks AutoAgent relies on."""

@@ -1,0 +1,1 @@
+"""Prefect flows: the generic mission runner and its groups."""

@@ -1,0 +1,100 @@
+"""The generic mission runner: one validated spec, one Prefect flow run.
+
+Thin on purpose: the flow validates its parameters, hands the steps to the scheduler and turns
+failed steps into a failed run. Groups and child missions are subflows of the same shape.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow
+from prefect.context import FlowRunContext
+from prefect.runtime import flow_run as current_run
+
+from autoagent.errors import AutoAgentError, SpecError
+from autoagent.spec import MissionSpec, Step, validate_data
+from flows.report import publish_report
+from flows.scheduler import Scheduler, Scope, failures
+
+
+class MissionFailed(AutoAgentError):
+    """Raised by a mission (or group) flow when one or more steps failed."""
+
+    kind = "error"
+
+    def __init__(self, scope: str, failed: list[Any]):
+        lines = [f"{o.path}: {o.error}" for o in failed if o.state == "failed"]
+        blocked = [o.path for o in failed if o.state == "blocked"]
+        if blocked:
+            lines.append(f"not run because a need failed: {', '.join(blocked)}")
+        super().__init__(f"{scope} failed: " + "; ".join(lines))
+
+
+def _mission_run_name() -> str:
+    spec = current_run.parameters.get("spec") or {}
+    return f"{spec.get('name', 'mission')}-{str(current_run.id)[:8]}"
+
+
+def _group_run_name() -> str:
+    scope = current_run.parameters.get("scope") or {}
+    return scope.get("prefix", "group/").rstrip("/")
+
+
+@flow(
+    name="mission",
+    flow_run_name=_mission_run_name,
+    persist_result=False,
+    validate_parameters=False,
+    log_prints=True,
+)
+def mission(spec: dict[str, Any], params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run a mission spec. ``params`` override the spec's param defaults."""
+    validated = validate_data(spec)
+    unknown = sorted(set(params or {}) - set(validated.params))
+    if unknown:
+        raise SpecError.for_params(validated.name, unknown, sorted(validated.params))
+    run_context = FlowRunContext.get()
+    assert run_context is not None and run_context.flow_run is not None
+    root = str(run_context.flow_run.id)
+    from autoagent.runs import mark_alive
+
+    mark_alive(root)
+    scope = Scope(
+        mission=validated.name,
+        root_run_id=root,
+        params={**validated.params, **(params or {})},
+        defaults=validated.defaults,
+    )
+    outcomes = Scheduler(scope, _run_group).run(validated.steps)
+    publish_report(validated, root)
+    bad = failures(outcomes)
+    if bad:
+        raise MissionFailed(f"mission {validated.name!r}", bad)
+    return {sid: o.output for sid, o in outcomes.items()}
+
+
+@flow(
+    name="group",
+    flow_run_name=_group_run_name,
+    persist_result=False,
+    validate_parameters=False,
+    log_prints=True,
+)
+def group(steps: list[dict[str, Any]], scope: dict[str, Any]) -> dict[str, Any]:
+    """Run the steps of a group (or of a child mission) as one subflow."""
+    inner = Scope.from_json(scope)
+    models = [Step.model_validate(s) for s in steps]
+    outcomes = Scheduler(inner, _run_group).run(models)
+    bad = failures(outcomes)
+    if bad:
+        raise MissionFailed(f"group {inner.prefix.rstrip('/')!r}", bad)
+    return {sid: o.output for sid, o in outcomes.items()}
+
+
+def _run_group(step: Step, scope: Scope) -> dict[str, Any]:
+    steps = step.child.steps if step.child is not None else step.steps or []
+    return group(steps=[s.model_dump(mode="json") for s in steps], scope=scope.to_json())
+
+
+__all__ = ["MissionFailed", "MissionSpec", "group", "mission"]

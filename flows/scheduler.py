@@ -1,0 +1,359 @@
+"""Decides what runs when: steps start as soon as their needs are done.
+
+One scheduler runs one scope (the mission's top level or one group). Its loop lives in the flow
+body and is deterministic given the persisted results: ``when`` and ``for_each`` are pure
+expressions over earlier outputs, and every side effect happens in a step task or a group subflow
+submitted to a thread pool. Units finish in any order; cache keys are by step path, not by call
+order, so a resumed run finds its results whatever the order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+from prefect.settings import PREFECT_API_URL
+from prefect.states import State
+
+from autoagent import expressions
+from autoagent.errors import ExpressionError, StepError
+from autoagent.settings import get_settings
+from autoagent.spec import Defaults, Step
+from tasks.step import SKIPPED, attempts, configured, run_step
+
+COMPLETED, FAILED, SKIPPED_STATE, BLOCKED, RUNNING = (
+    "completed",
+    "failed",
+    "skipped",
+    "blocked",
+    "running",
+)
+NO_ITEM = object()
+
+
+@dataclass
+class Outcome:
+    """What became of one step (or one for_each item) in this process."""
+
+    path: str
+    state: str
+    output: Any = None
+    error: str | None = None
+    kind: str | None = None
+    started: float | None = None
+    duration: float | None = None
+    cached: bool = False
+    prefect_state: State | None = field(default=None, repr=False)
+
+
+@dataclass
+class Scope:
+    """Where a scheduler runs: the root run, the path prefix, and what expressions can see."""
+
+    mission: str
+    root_run_id: str
+    params: dict[str, Any]
+    defaults: Defaults
+    prefix: str = ""
+    outputs: dict[str, Any] = field(default_factory=dict)
+    item: Any = NO_ITEM
+
+    def to_json(self) -> dict[str, Any]:
+        data = {
+            "mission": self.mission,
+            "root_run_id": self.root_run_id,
+            "params": self.params,
+            "defaults": self.defaults.model_dump(mode="json"),
+            "prefix": self.prefix,
+            "outputs": self.outputs,
+        }
+        if self.item is not NO_ITEM:
+            data["item"] = self.item
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Scope:
+        return cls(
+            mission=data["mission"],
+            root_run_id=data["root_run_id"],
+            params=data["params"],
+            defaults=Defaults.model_validate(data["defaults"]),
+            prefix=data.get("prefix", ""),
+            outputs=data.get("outputs", {}),
+            item=data.get("item", NO_ITEM),
+        )
+
+
+Listener = Callable[[Outcome], None]
+listeners: list[Listener] = []
+"""Called with every outcome as it happens (the CLI's live progress subscribes here)."""
+
+records: dict[str, dict[str, Outcome]] = {}
+"""Outcomes of this process by root run id, then path: read by the report and the CLI."""
+_records_lock = threading.Lock()
+
+
+def _record(scope: Scope, outcome: Outcome) -> None:
+    with _records_lock:
+        records.setdefault(scope.root_run_id, {})[outcome.path] = outcome
+    for listener in list(listeners):
+        with contextlib.suppress(Exception):  # a broken display must not break a mission
+            listener(outcome)
+
+
+@dataclass
+class _FanOut:
+    step: Step
+    results: list[Outcome | None]
+    started: float
+
+
+class Scheduler:
+    """Runs the steps of one scope; ``run_group`` runs a group or child mission as a subflow."""
+
+    def __init__(self, scope: Scope, run_group: Callable[[Step, Scope], Any]):
+        self.scope = scope
+        self.run_group = run_group
+        self.outcomes: dict[str, Outcome] = {}
+        self.outputs: dict[str, Any] = dict(scope.outputs)
+
+    # -- the loop --------------------------------------------------------------------------
+    def run(self, steps: list[Step]) -> dict[str, Outcome]:
+        waiting = {s.id: s for s in steps}
+        running: dict[Future[Outcome], tuple[Step, int | None]] = {}
+        fanouts: dict[str, _FanOut] = {}
+        workers = get_settings().max_parallel_steps
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="step") as pool:
+            while waiting or running:
+                for step in [s for s in waiting.values() if self._decided(s)]:
+                    del waiting[step.id]
+                    self._start(step, pool, running, fanouts)
+                if not running:
+                    break
+                done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                for future in done:
+                    step, index = running.pop(future)
+                    outcome = future.result()
+                    if index is None:
+                        self._finish(step, outcome)
+                    else:
+                        fan = fanouts[step.id]
+                        fan.results[index] = outcome
+                        if all(r is not None for r in fan.results):
+                            self._finish(step, self._join(step, fan))
+        return self.outcomes
+
+    def _decided(self, step: Step) -> bool:
+        return all(n in self.outcomes for n in step.needs)
+
+    def _start(self, step: Step, pool: ThreadPoolExecutor, running: dict, fanouts: dict) -> None:
+        path = self.scope.prefix + step.id
+        failed = [n for n in step.needs if self.outcomes[n].state in (FAILED, BLOCKED)]
+        if failed:
+            self._finish(step, Outcome(path, BLOCKED, error=f"not run: {', '.join(failed)} failed"))
+            return
+        context = self._context()
+        try:
+            run_it = _condition(step.when, context)
+        except ExpressionError as exc:
+            running[self._submit(pool, step, None, NO_ITEM, error=f"when: {exc}")] = (step, None)
+            return
+        if not run_it:
+            running[self._submit(pool, step, None, NO_ITEM, skip=True)] = (step, None)
+            return
+        if step.for_each is None:
+            running[self._submit(pool, step, None, NO_ITEM)] = (step, None)
+            return
+        try:
+            items = expressions.render(_bare(step.for_each), context)
+            if not isinstance(items, list):
+                raise ExpressionError(f"for_each must give a list, got {type(items).__name__}")
+        except ExpressionError as exc:
+            running[self._submit(pool, step, None, NO_ITEM, error=f"for_each: {exc}")] = (
+                step,
+                None,
+            )
+            return
+        if not items:
+            self._finish(step, Outcome(path, COMPLETED, output=[], duration=0.0))
+            return
+        fanouts[step.id] = _FanOut(step, [None] * len(items), time.monotonic())
+        for i, item in enumerate(items):
+            running[self._submit(pool, step, i, item)] = (step, i)
+
+    def _finish(self, step: Step, outcome: Outcome) -> None:
+        self.outcomes[step.id] = outcome
+        if outcome.state == COMPLETED:
+            self.outputs[step.id] = outcome.output
+            if step.steps and step.for_each is None and isinstance(outcome.output, dict):
+                self.outputs.update(_descendant_outputs(step, outcome.output))
+        elif outcome.state == SKIPPED_STATE:
+            self.outputs[step.id] = None
+        _record(self.scope, outcome)
+
+    def _join(self, step: Step, fan: _FanOut) -> Outcome:
+        results = [r for r in fan.results if r is not None]
+        path = self.scope.prefix + step.id
+        duration = time.monotonic() - fan.started
+        bad = [r for r in results if r.state != COMPLETED]
+        if bad:
+            errors = "; ".join(f"{r.path}: {r.error}" for r in bad[:3])
+            return Outcome(path, FAILED, error=errors, started=fan.started, duration=duration)
+        return Outcome(
+            path,
+            COMPLETED,
+            output=[r.output for r in results],
+            started=fan.started,
+            duration=duration,
+            cached=all(r.cached for r in results),
+        )
+
+    # -- one unit of work, in a pool thread ---------------------------------------------------
+    def _submit(
+        self,
+        pool: ThreadPoolExecutor,
+        step: Step,
+        index: int | None,
+        item: Any,
+        *,
+        skip: bool = False,
+        error: str | None = None,
+    ) -> Future[Outcome]:
+        path = self.scope.prefix + step.id + (f"[{index}]" if index is not None else "")
+        context = contextvars.copy_context()
+        return pool.submit(context.run, self._unit, step, path, item, skip, error)
+
+    def _unit(self, step: Step, path: str, item: Any, skip: bool, error: str | None) -> Outcome:
+        started = time.monotonic()
+        try:
+            if step.agent is None and not skip and error is None:
+                outcome = self._group_unit(step, path, item)
+            else:
+                outcome = self._task_unit(step, path, item, skip, error)
+        except Exception as exc:  # an engine failure fails this step, not the whole loop
+            outcome = Outcome(path, FAILED, error=f"{type(exc).__name__}: {exc}", kind="error")
+        outcome.started = started
+        outcome.duration = time.monotonic() - started
+        if outcome.path != self.scope.prefix + step.id:  # a for_each item
+            _record(self.scope, outcome)
+        return outcome
+
+    def _task_unit(
+        self, step: Step, path: str, item: Any, skip: bool, error: str | None
+    ) -> Outcome:
+        resolved: Any = None
+        if not skip and error is None:
+            try:
+                resolved = expressions.render(step.input or {}, self._context(item))
+            except ExpressionError as exc:
+                error = f"input: {exc}"
+        policy = self._policy(step)
+        task = configured(*policy, str(PREFECT_API_URL.value())) if not skip else run_step
+        state = task(
+            mission=self.scope.mission,
+            root_run_id=self.scope.root_run_id,
+            path=path,
+            agent=step.agent or "",
+            input=resolved,
+            timeout=policy[3],
+            skip=skip,
+            input_error=error,
+            return_state=True,
+        )
+        if state.is_completed():
+            if state.name == SKIPPED:
+                return Outcome(path, SKIPPED_STATE, prefect_state=state)
+            return Outcome(
+                path,
+                COMPLETED,
+                output=state.result(),
+                cached=state.name == "Cached",
+                prefect_state=state,
+            )
+        exc = state.result(raise_on_failure=False)
+        kind = exc.kind if isinstance(exc, StepError) else "error"
+        message = str(exc) if isinstance(exc, BaseException) else (state.message or state.name)
+        return Outcome(path, FAILED, error=message, kind=kind, prefect_state=state)
+
+    def _group_unit(self, step: Step, path: str, item: Any) -> Outcome:
+        inner_item = item if item is not NO_ITEM else self.scope.item
+        scope = Scope(
+            mission=self.scope.mission,
+            root_run_id=self.scope.root_run_id,
+            params=self.scope.params,
+            defaults=self.scope.defaults,
+            prefix=path + "/",
+            outputs=self.outputs,
+            item=inner_item,
+        )
+        if step.child is not None:
+            try:
+                params = expressions.render(step.params or {}, self._context(item))
+            except ExpressionError as exc:
+                return Outcome(path, FAILED, error=f"params: {exc}", kind="expression")
+            scope.mission = step.child.name
+            scope.params = {**step.child.params, **params}
+            scope.defaults = step.child.defaults
+            scope.outputs = {}
+            scope.item = NO_ITEM
+        try:
+            output = self.run_group(step, scope)
+        except Exception as exc:
+            return Outcome(path, FAILED, error=str(exc), kind=getattr(exc, "kind", "error"))
+        return Outcome(path, COMPLETED, output=output)
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _context(self, item: Any = NO_ITEM) -> dict[str, Any]:
+        context: dict[str, Any] = {
+            "params": self.scope.params,
+            "steps": {k: {"output": v} for k, v in self.outputs.items()},
+        }
+        item = item if item is not NO_ITEM else self.scope.item
+        if item is not NO_ITEM:
+            context["item"] = item
+        return context
+
+    def _policy(self, step: Step) -> tuple:
+        d = self.scope.defaults
+        retries = step.retries if step.retries is not None else d.retries
+        backoff = step.retry_backoff or d.retry_backoff
+        retry_on = step.retry_on if step.retry_on is not None else d.retry_on
+        timeout = step.timeout if step.timeout is not None else d.timeout
+        return retries, backoff, tuple(retry_on) if retry_on is not None else None, timeout
+
+
+def _condition(when: str | bool | None, context: dict[str, Any]) -> bool:
+    if when is None or isinstance(when, bool):
+        return when is not False
+    return expressions.evaluate_condition(_bare(when), context)
+
+
+def _bare(value: Any) -> Any:
+    if isinstance(value, str) and not expressions.is_template(value):
+        return "{{ " + value + " }}"
+    return value
+
+
+def _descendant_outputs(group: Step, output: dict[str, Any]) -> dict[str, Any]:
+    """Outputs of a group's descendants, so a step that needs the group can name them directly."""
+    found: dict[str, Any] = {}
+    for child in group.steps or []:
+        if child.id in output:
+            found[child.id] = output[child.id]
+            if child.steps and child.for_each is None and isinstance(output[child.id], dict):
+                found.update(_descendant_outputs(child, output[child.id]))
+    return found
+
+
+def failures(outcomes: dict[str, Outcome]) -> list[Outcome]:
+    return [o for o in outcomes.values() if o.state in (FAILED, BLOCKED)]
+
+
+def attempts_of(root_run_id: str, path: str) -> int:
+    return attempts.get((root_run_id, path), 0)

@@ -1,0 +1,1 @@
+"""Prefect tasks that do a mission's work."""

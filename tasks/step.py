@@ -1,0 +1,114 @@
+"""The step task: run one step through its agent, durably.
+
+The result is persisted under a key made of the root mission run id, the step path (group path and
+for_each index included) and a hash of the resolved input, so a resumed mission finds the result
+of every completed step and never runs it again (design.md section 6).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections import defaultdict
+from functools import lru_cache
+from typing import Any
+
+from prefect import Task, task
+from prefect.client.schemas.objects import TaskRun
+from prefect.context import TaskRunContext
+from prefect.states import Completed, State
+
+from autoagent.agents import AgentContext, get_agent, run_agent
+from autoagent.errors import StepError
+from autoagent.spec import RetryBackoff
+
+SKIPPED = "Skipped"
+
+attempts: dict[tuple[str, str], int] = defaultdict(int)
+"""Attempts seen in this process, by (root run id, step path): read by the report."""
+_attempts_lock = threading.Lock()
+
+
+def step_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str | None:
+    if parameters.get("skip") or parameters.get("input_error"):
+        return None
+    return cache_key(parameters["root_run_id"], parameters["path"], parameters["input"])
+
+
+def cache_key(root_run_id: str, path: str, resolved_input: Any) -> str:
+    digest = hashlib.sha256(
+        json.dumps(resolved_input, sort_keys=True, default=str).encode()
+    ).hexdigest()[:24]
+    return f"{root_run_id}/{path}/{digest}"
+
+
+def _run_step(
+    *,
+    mission: str,
+    root_run_id: str,
+    path: str,
+    agent: str,
+    input: Any,
+    timeout: float | None = None,
+    skip: bool = False,
+    input_error: str | None = None,
+) -> Any:
+    if skip:
+        return Completed(name=SKIPPED, message="skipped: its 'when' was false")
+    if input_error:
+        raise StepError(input_error, kind="expression", retryable=False)
+    run_context = TaskRunContext.get()
+    attempt = run_context.task_run.run_count if run_context else 1
+    with _attempts_lock:
+        attempts[(root_run_id, path)] += 1
+    ctx = AgentContext(
+        mission=mission, step_path=path, run_id=root_run_id, attempt=attempt, timeout=timeout
+    )
+    return run_agent(get_agent(agent), ctx, input or {})
+
+
+run_step: Task[..., Any] = task(
+    _run_step,
+    name="step",
+    task_run_name="{path}",
+    persist_result=True,
+    result_serializer="json",
+    cache_key_fn=step_cache_key,
+)
+
+
+def retry_condition(retry_on: tuple[str, ...] | None):
+    """Retry only StepErrors that are retryable and, when given, of a kind in ``retry_on``."""
+
+    def should_retry(task: Task[..., Any], task_run: TaskRun, state: State) -> bool:
+        try:
+            state.result(raise_on_failure=True)
+        except StepError as exc:
+            return exc.retryable and (retry_on is None or exc.kind in retry_on)
+        except Exception:
+            return retry_on is None or "error" in retry_on
+        return False
+
+    return should_retry
+
+
+@lru_cache(maxsize=4096)
+def configured(
+    retries: int,
+    backoff: RetryBackoff,
+    retry_on: tuple[str, ...] | None,
+    timeout: float | None,
+    storage_id: str,
+) -> Task[..., Any]:
+    """The step task with one step's policy; cached so each distinct policy is built once."""
+    from blocks.storage import result_storage
+
+    return run_step.with_options(
+        retries=retries,
+        retry_delay_seconds=backoff.delays(retries) if retries else 0,
+        retry_jitter_factor=backoff.jitter or None,
+        retry_condition_fn=retry_condition(retry_on),
+        timeout_seconds=timeout + 5 if timeout else None,
+        result_storage=result_storage(),
+    )
