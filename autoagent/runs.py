@@ -25,7 +25,7 @@ from prefect.exceptions import ObjectNotFound
 from prefect.settings import get_current_settings
 from prefect.states import Cancelled, Pending, State
 
-from autoagent.errors import RunError
+from autoagent.errors import AutoAgentError, RunError
 from autoagent.settings import get_settings
 from autoagent.spec import MissionSpec
 
@@ -46,7 +46,7 @@ def parse_run_id(run_id: str) -> UUID:
     try:
         return UUID(run_id)
     except ValueError:
-        raise RunError(f"{run_id!r} is not a run id (a UUID; see `autoagent list`)") from None
+        raise AutoAgentError(f"{run_id!r} is not a run id (a UUID; see `autoagent list`)") from None
 
 
 def read_run(run_id: str) -> FlowRun:

@@ -1,0 +1,193 @@
+"""The servers the benchmark runs against, started and stopped by the benchmark itself.
+
+Every system is measured against a real server on this machine, never an embedded one: a Prefect
+server on a fresh PostgreSQL database (what a self-hosted AutoAgent user runs), Temporal's dev
+server (in-memory), and a fresh PostgreSQL database for DBOS's system tables. Each server runs in
+its own session so that Ctrl-C in the terminal reaches only the benchmark, which then stops them
+by process id; databases it created are dropped at exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PG_HOST = os.environ.get("BENCH_PG_HOST", "127.0.0.1")
+PG_PORT = int(os.environ.get("BENCH_PG_PORT", "5432"))
+PG_USER = os.environ.get("BENCH_PG_USER", "postgres")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pg_url(database: str, driver: str = "postgresql") -> str:
+    return f"{driver}://{PG_USER}@{PG_HOST}:{PG_PORT}/{database}"
+
+
+async def _admin(sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(
+        host=PG_HOST, port=PG_PORT, user=PG_USER, database="postgres", timeout=10
+    )
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def create_database(name: str) -> None:
+    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+
+
+def drop_database(name: str) -> None:
+    with contextlib.suppress(Exception):
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@dataclass
+class Service:
+    """One server process in its own session, with its log file."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    log_path: Path
+    process: subprocess.Popen | None = None
+    _log: object = field(default=None, repr=False)
+
+    def start(self) -> None:
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            self.argv,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return ""
+        return "\n".join(text[-lines:])
+
+    def stop(self, grace: float = 10.0) -> None:
+        """SIGTERM the process group this service leads, then SIGKILL what is left."""
+        proc = self.process
+        if proc is not None and proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(5)
+        if proc is not None:
+            # Children that outlived their leader (uvicorn workers) are still in its group.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        if self._log is not None:
+            self._log.close()  # type: ignore[attr-defined]
+            self._log = None
+
+
+def _bin(name: str) -> str:
+    """A console script of this virtualenv, else one on PATH."""
+    local = Path(sys.executable).parent / name
+    if local.exists():
+        return str(local)
+    found = shutil.which(name)
+    if not found:
+        raise FileNotFoundError(f"{name!r} is not installed (pip install the 'bench' extra)")
+    return found
+
+
+def start_prefect(home: Path, database: str, log_dir: Path, timeout: float = 120.0) -> Service:
+    """`prefect server start` on PostgreSQL; returns once /api/health answers."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(home),
+        "PREFECT_API_DATABASE_CONNECTION_URL": pg_url(database, "postgresql+asyncpg"),
+        "PREFECT_SERVER_API_HOST": "127.0.0.1",
+        "PREFECT_SERVER_API_PORT": str(port),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+    }
+    env.pop("PREFECT_API_URL", None)
+    service = Service(
+        "prefect",
+        [_bin("prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env,
+        log_dir / "prefect-server.log",
+    )
+    service.start()
+    api = f"http://127.0.0.1:{port}/api"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not service.alive():
+            raise RuntimeError(f"prefect server exited:\n{service.log_tail()}")
+        with contextlib.suppress(Exception):
+            with urllib.request.urlopen(f"{api}/health", timeout=2) as response:
+                if response.status == 200:
+                    service.env["PREFECT_API_URL"] = api
+                    return service
+        time.sleep(0.5)
+    service.stop()
+    raise RuntimeError(f"prefect server did not answer /api/health in {timeout:.0f}s")
+
+
+def start_temporal(log_dir: Path, timeout: float = 60.0) -> tuple[Service, str]:
+    """`temporal server start-dev` (in-memory, no UI); returns it and its gRPC address."""
+    port = free_port()
+    argv = [
+        _bin("temporal"),
+        "server",
+        "start-dev",
+        "--headless",
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--http-port",
+        str(free_port()),
+        "--metrics-port",
+        str(free_port()),
+        "--log-level",
+        "warn",
+    ]
+    service = Service("temporal", argv, dict(os.environ), log_dir / "temporal-server.log")
+    service.start()
+    address = f"127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not service.alive():
+            raise RuntimeError(f"temporal dev server exited:\n{service.log_tail()}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+            return service, address
+        time.sleep(0.3)
+    service.stop()
+    raise RuntimeError(f"temporal dev server did not listen on {address} in {timeout:.0f}s")

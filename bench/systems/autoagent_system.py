@@ -1,0 +1,146 @@
+"""AutoAgent: the three scenarios as mission specs, run through ``autoagent.runs``.
+
+This is what ``autoagent run`` / ``autoagent resume`` do, minus their terminal output and their
+wait for the server to record every step afterwards: the timed span is ``runs.start`` (the flow
+run is created) to ``runs.execute`` returning the final state. Specs are validated before the
+clock starts, like a loaded spec file.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from systems import WrongResult, expect
+
+import bench_tools
+
+TOOLS = "bench_tools"
+
+
+def chain_spec(n: int) -> dict[str, Any]:
+    steps: list[dict[str, Any]] = []
+    for i in range(n):
+        previous = 0 if i == 0 else f"{{{{ steps.s{i - 1}.output }}}}"
+        step: dict[str, Any] = {
+            "id": f"s{i}",
+            "agent": "python",
+            "input": {"function": f"{TOOLS}:chain_link", "args": [previous]},
+        }
+        if i:
+            step["needs"] = [f"s{i - 1}"]
+        steps.append(step)
+    return {"name": "bench-chain", "steps": steps}
+
+
+def fanout_spec(n: int, nap: float) -> dict[str, Any]:
+    return {
+        "name": "bench-fanout",
+        "params": {"xs": list(range(n))},
+        "steps": [
+            {
+                "id": "nap",
+                "agent": "sleep",
+                "for_each": "{{ params.xs }}",
+                "input": {"seconds": nap},
+            },
+            {
+                "id": "join",
+                "agent": "python",
+                "needs": ["nap"],
+                "input": {"function": f"{TOOLS}:join_tool", "args": ["{{ steps.nap.output }}"]},
+            },
+        ],
+    }
+
+
+def resume_spec(n: int, marker: str) -> dict[str, Any]:
+    """``n - 1`` light steps (one for_each) then a last step that fails until ``marker`` exists."""
+    return {
+        "name": "bench-resume",
+        "params": {"xs": list(range(n - 1))},
+        "steps": [
+            {
+                "id": "work",
+                "agent": "echo",
+                "for_each": "{{ params.xs }}",
+                "input": {"value": "{{ item }}"},
+            },
+            {
+                "id": "last",
+                "agent": "python",
+                "needs": ["work"],
+                "retries": 0,
+                "input": {
+                    "function": f"{TOOLS}:finish_tool",
+                    "args": ["{{ steps.work.output | length }}", marker],
+                },
+            },
+        ],
+    }
+
+
+class AutoAgent:
+    def setup(self) -> None:
+        from autoagent import runs
+        from autoagent.spec import validate_data
+
+        self.runs = runs
+        self.validate = validate_data
+        # Warm the imports and the results block once, as any long-lived process would have.
+        self._run(self.validate(chain_spec(2)), expect_ok=True)
+
+    def _run(self, spec: Any, expect_ok: bool) -> tuple[float, Any]:
+        started = time.perf_counter()
+        flow_run = self.runs.start(spec, {})
+        state = self.runs.execute(flow_run)
+        elapsed = time.perf_counter() - started
+        if expect_ok and not state.is_completed():
+            raise WrongResult(f"mission {spec.name} ended {state.name}: {state.message}")
+        return elapsed, (flow_run, state)
+
+    def chain(self, n: int) -> float:
+        elapsed, (flow_run, state) = self._run(self.validate(chain_spec(n)), expect_ok=True)
+        _forget(flow_run)
+        expect("chain output", state.result()[f"s{n - 1}"], n * bench_tools.FIB_VALUE)
+        return elapsed
+
+    def fanout(self, n: int, nap: float) -> float:
+        elapsed, (flow_run, state) = self._run(self.validate(fanout_spec(n, nap)), expect_ok=True)
+        _forget(flow_run)
+        expect("join output", state.result()["join"], n)
+        return elapsed
+
+    def resume(self, n: int, marker: str) -> tuple[float, float]:
+        from flows import scheduler
+
+        first, (flow_run, state) = self._run(self.validate(resume_spec(n, marker)), False)
+        if not state.is_failed():
+            raise WrongResult(f"first run should fail on its last step, it ended {state.name}")
+        open(marker, "w").close()
+        started = time.perf_counter()
+        again = self.runs.prepare_resume(str(flow_run.id))
+        state = self.runs.execute(again)
+        resumed = time.perf_counter() - started
+        if not state.is_completed():
+            raise WrongResult(f"resume ended {state.name}: {state.message}")
+        expect("last output", state.result()["last"], n - 1)
+        outcomes = scheduler.records.get(str(flow_run.id), {})
+        cached = sum(1 for path, o in outcomes.items() if path.startswith("work[") and o.cached)
+        _forget(flow_run)
+        expect("steps served from cache on resume", cached, n - 1)
+        return first, resumed
+
+    def close(self) -> None:
+        pass
+
+
+def _forget(flow_run: Any) -> None:
+    """Drop this process's in-memory record of a finished run (it only feeds the CLI)."""
+    from flows import scheduler
+
+    scheduler.records.pop(str(flow_run.id), None)
+
+
+def make() -> AutoAgent:
+    return AutoAgent()

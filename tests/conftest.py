@@ -1,0 +1,46 @@
+"""Session-wide test environment: isolated homes, and one real Prefect server on PostgreSQL.
+
+Unit tests need no service. Integration and e2e tests share one server per session and isolate
+themselves by fresh names (uuids), never by wiping the database.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+_SESSION_DIR = Path(tempfile.mkdtemp(prefix="autoagent-tests-"))
+os.environ["AUTOAGENT_HOME"] = str(_SESSION_DIR / "autoagent-home")
+os.environ.setdefault("PREFECT_HOME", str(_SESSION_DIR / "prefect-home"))
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.pop("PREFECT_API_URL", None)
+
+
+@pytest.fixture(scope="session")
+def session_dir() -> Path:
+    return _SESSION_DIR
+
+
+@pytest.fixture(scope="session")
+def prefect_server(session_dir: Path) -> Iterator:
+    from tests.servers import start_prefect_server
+
+    server = start_prefect_server(session_dir)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture()
+def prefect_api(prefect_server) -> Iterator[str]:
+    """Point this process's Prefect client at the session's server."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(updates={PREFECT_API_URL: prefect_server.url}):
+        yield prefect_server.url

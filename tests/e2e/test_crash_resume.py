@@ -1,0 +1,112 @@
+"""Durability, proven by counting side effects: kill -9 mid-mission, resume, count each step.
+
+Run on both the embedded default (Prefect's local SQLite server, a fresh PREFECT_HOME) and the
+session's Prefect server on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.e2e.cli import autoagent, cli_env, run_id_in, start_autoagent, wait_for
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def six_step_spec(tmp_path: Path) -> Path:
+    log = tmp_path / "side-effects.log"
+    steps = []
+    for n in range(1, 7):
+        command = f"echo s{n} >> {log}"
+        if n == 4:  # the shell leads its own process group: its pid is the group id
+            command = f"echo $$ > {tmp_path / 's4.pid'}; {command}; sleep 30"
+        step = {"id": f"s{n}", "agent": "shell", "input": {"command": command}}
+        if n > 1:
+            step["needs"] = [f"s{n - 1}"]
+        steps.append(step)
+    path = tmp_path / "six.yaml"
+    path.write_text(yaml.safe_dump({"name": "six-steps", "steps": steps}))
+    return path
+
+
+def counts(tmp_path: Path) -> Counter:
+    log = tmp_path / "side-effects.log"
+    return Counter(log.read_text().split()) if log.exists() else Counter()
+
+
+def kill_step_four(tmp_path: Path) -> None:
+    """The killed runner's shell step lives on in its own process group: end it as a machine
+    crash would, so it cannot write after the resume."""
+    pid_file = tmp_path / "s4.pid"
+    if pid_file.exists():
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(int(pid_file.read_text()), signal.SIGKILL)
+
+
+def crash_and_resume(tmp_path: Path, env: dict[str, str]) -> None:
+    spec = six_step_spec(tmp_path)
+    out = tmp_path / "run.out"
+    process = start_autoagent("run", str(spec), env=env, log=out)
+    try:
+        wait_for(lambda: counts(tmp_path)["s4"] == 1, timeout=120, what="step 4", process=process)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+    run_id = run_id_in(out.read_text())
+    assert counts(tmp_path) == Counter({"s1": 1, "s2": 1, "s3": 1, "s4": 1})
+
+    kill_step_four(tmp_path)
+
+    resumed = autoagent("resume", run_id, env=env, timeout=240)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert run_id in resumed.stdout
+    seen = counts(tmp_path)
+    assert [seen[f"s{n}"] for n in (1, 2, 3, 5, 6)] == [1, 1, 1, 1, 1], seen
+    assert 1 <= seen["s4"] <= 2, seen
+
+    status = autoagent("status", run_id, env=env)
+    assert status.returncode == 0, status.stderr
+    assert "Completed" in status.stdout
+    for n in range(1, 7):
+        assert f"s{n}  completed" in status.stdout, status.stdout
+
+    again = autoagent("resume", run_id, env=env)
+    assert again.returncode == 3
+    assert "already completed" in again.stderr
+    assert "Traceback" not in again.stderr
+
+
+def test_crash_and_resume_on_the_embedded_default(tmp_path):
+    crash_and_resume(tmp_path, cli_env(home=tmp_path / "prefect-home"))
+
+
+@pytest.mark.integration
+def test_crash_and_resume_on_postgres_server(tmp_path, prefect_server):
+    crash_and_resume(tmp_path, cli_env(prefect_server.env()))
+
+
+@pytest.mark.integration
+def test_resume_refuses_a_live_run(tmp_path, prefect_server):
+    env = cli_env(prefect_server.env())
+    spec = six_step_spec(tmp_path)
+    out = tmp_path / "run.out"
+    process = start_autoagent("run", str(spec), env=env, log=out)
+    try:
+        wait_for(lambda: counts(tmp_path)["s4"] == 1, timeout=120, what="step 4", process=process)
+        run_id = run_id_in(out.read_text())
+        refused = autoagent("resume", run_id, env=env)
+        assert refused.returncode == 3, refused.stdout + refused.stderr
+        assert "still alive" in refused.stderr
+        assert "Traceback" not in refused.stderr
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+        kill_step_four(tmp_path)
+    assert counts(tmp_path)["s5"] == 0

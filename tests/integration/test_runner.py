@@ -1,0 +1,199 @@
+"""The runner on a real Prefect server on PostgreSQL: parallelism, fan-out, retries, groups."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.missions import run_mission
+
+pytestmark = pytest.mark.integration
+
+
+def _name(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def _window(path: Path) -> tuple[float, float]:
+    start, end = (float(x) for x in path.read_text().split())
+    return start, end
+
+
+def test_diamond_runs_middle_steps_concurrently(prefect_api, tmp_path):
+    stamp = "python3 -c 'import time; print(time.time())'"
+    middle = "{stamp} > {f}; sleep 1; {stamp} >> {f}"
+    run = run_mission(
+        {
+            "name": _name("diamond"),
+            "steps": [
+                {"id": "a", "agent": "echo", "input": {"value": 1}},
+                {
+                    "id": "b",
+                    "agent": "shell",
+                    "needs": ["a"],
+                    "input": {"command": middle.format(stamp=stamp, f=tmp_path / "b")},
+                },
+                {
+                    "id": "c",
+                    "agent": "shell",
+                    "needs": ["a"],
+                    "input": {"command": middle.format(stamp=stamp, f=tmp_path / "c")},
+                },
+                {"id": "d", "agent": "echo", "needs": ["b", "c"], "input": {"value": 2}},
+            ],
+        }
+    )
+    assert run.state.is_completed(), run.state.message
+    b, c = _window(tmp_path / "b"), _window(tmp_path / "c")
+    assert b[0] < c[1] and c[0] < b[1], f"b {b} and c {c} did not overlap"
+    assert [run.step(p).state for p in "abcd"] == ["completed"] * 4
+
+
+def test_fan_out_keeps_item_order_and_join_sees_all(prefect_api):
+    run = run_mission(
+        {
+            "name": _name("fanout"),
+            "params": {"delays": [0.6, 0.1, 0.3]},
+            "steps": [
+                {
+                    "id": "work",
+                    "agent": "shell",
+                    "for_each": "{{ params.delays }}",
+                    "input": {"command": "sleep {{ item }}; echo {{ item }}"},
+                },
+                {
+                    "id": "join",
+                    "agent": "echo",
+                    "needs": ["work"],
+                    "input": {"value": "{{ steps.work.output | length }}"},
+                },
+            ],
+        }
+    )
+    assert run.state.is_completed(), run.state.message
+    outputs = run.outputs()
+    assert [o["stdout"] for o in outputs["work"]] == ["0.6", "0.1", "0.3"]
+    assert outputs["join"] == 3
+    assert [c.path for c in run.step("work").children] == ["work[0]", "work[1]", "work[2]"]
+
+
+def test_retries_count_attempts_and_exhaust(prefect_api):
+    fast = {"base_seconds": 0.05, "factor": 2, "max_seconds": 0.2}
+    run = run_mission(
+        {
+            "name": _name("retries"),
+            "steps": [
+                {
+                    "id": "recovers",
+                    "agent": "fail",
+                    "retries": 3,
+                    "retry_backoff": fast,
+                    "input": {"times": 2},
+                },
+                {
+                    "id": "exhausts",
+                    "agent": "fail",
+                    "retries": 2,
+                    "retry_backoff": fast,
+                    "input": {"message": "still broken", "times": 10},
+                },
+                {
+                    "id": "not_selected",
+                    "agent": "fail",
+                    "retries": 3,
+                    "retry_on": ["timeout"],
+                    "input": {"times": 10},
+                },
+                {"id": "after", "agent": "echo", "needs": ["exhausts"], "input": {"value": 1}},
+                {"id": "independent", "agent": "echo", "input": {"value": 1}},
+            ],
+        }
+    )
+    assert run.state.is_failed()
+    assert run.outputs()["recovers"] == {"attempts": 3}
+    assert run.step("recovers").attempts == 3
+    exhausted = run.step("exhausts")
+    assert (exhausted.state, exhausted.attempts) == ("failed", 3)
+    assert "still broken" in (exhausted.error or "")
+    assert run.step("not_selected").attempts == 1
+    assert run.step("after").state == "not run"
+    assert run.step("independent").state == "completed"
+
+
+def test_nested_groups_references_and_skips(prefect_api):
+    run = run_mission(
+        {
+            "name": _name("nested"),
+            "params": {"greeting": "hi", "extra": False},
+            "steps": [
+                {"id": "start", "agent": "echo", "input": {"value": {"n": 2, "tags": ["x"]}}},
+                {
+                    "id": "outer",
+                    "needs": ["start"],
+                    "steps": [
+                        {
+                            "id": "inner",
+                            "steps": [
+                                {
+                                    "id": "deep",
+                                    "agent": "echo",
+                                    "input": {"value": "{{ steps.start.output.n * 10 }}"},
+                                }
+                            ],
+                        },
+                        {
+                            "id": "sibling",
+                            "agent": "echo",
+                            "needs": ["inner"],
+                            "input": {"value": "{{ params.greeting }} {{ steps.deep.output }}"},
+                        },
+                    ],
+                },
+                {
+                    "id": "optional",
+                    "agent": "echo",
+                    "when": "params.extra",
+                    "input": {"value": 1},
+                },
+                {
+                    "id": "final",
+                    "agent": "echo",
+                    "needs": ["outer", "optional"],
+                    "input": {
+                        "value": {
+                            "deep": "{{ steps.outer.output.inner.deep }}",
+                            "sibling": "{{ steps.sibling.output }}",
+                            "tag": "{{ steps.start.output.tags[0] }}",
+                        }
+                    },
+                },
+            ],
+        }
+    )
+    assert run.state.is_completed(), run.state.message
+    assert run.outputs()["final"] == {"deep": 20, "sibling": "hi 20", "tag": "x"}
+    assert run.step("outer/inner/deep").state == "completed"
+    assert run.step("outer").state == "completed"
+    assert run.step("optional").state == "skipped"
+    assert run.step("final").state == "completed"
+
+
+def test_report_artifact_has_the_step_table(prefect_api):
+    from prefect import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    run = run_mission(
+        {"name": _name("report"), "steps": [{"id": "only", "agent": "echo", "input": {"value": 7}}]}
+    )
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=[run.flow_run.id])
+            )
+        )
+    assert artifacts, "no report artifact"
+    table = artifacts[0].data
+    assert "| step | state | attempts | duration | output |" in table
+    assert "| `only` | completed | 1 |" in table

@@ -1,0 +1,51 @@
+"""Running missions in-process for tests, and reading back what the server recorded."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from prefect.client.schemas.objects import FlowRun
+from prefect.states import State
+
+from autoagent import runs, status
+from autoagent.spec import validate_data
+from flows import scheduler
+
+
+@dataclass
+class MissionRun:
+    flow_run: FlowRun
+    state: State
+    status: status.MissionStatus
+
+    @property
+    def id(self) -> str:
+        return str(self.flow_run.id)
+
+    def step(self, path: str) -> status.StepStatus:
+        found = self.status.find(path)
+        assert found is not None, f"no step {path!r} in {[s.path for s in self.status.walk()]}"
+        return found
+
+    def outputs(self) -> dict[str, Any]:
+        return {p: o.output for p, o in scheduler.records.get(self.id, {}).items()}
+
+
+def read_status(run_id: str) -> status.MissionStatus:
+    root = runs.read_run(run_id)
+    flow_runs = runs.descendant_runs(root.id)
+    return status.build(root, flow_runs, runs.task_runs([r.id for r in flow_runs]))
+
+
+def run_mission(data: dict[str, Any], params: dict[str, Any] | None = None) -> MissionRun:
+    spec = validate_data(data)
+    flow_run = runs.start(spec, params or {})
+    state = runs.execute(flow_run)
+    finished = {
+        o.prefect_state.state_details.task_run_id
+        for o in scheduler.records.get(str(flow_run.id), {}).values()
+        if o.prefect_state is not None
+    }
+    assert runs.wait_for_records(flow_run.id, finished, 30)
+    return MissionRun(flow_run, state, read_status(str(flow_run.id)))

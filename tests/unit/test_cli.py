@@ -1,0 +1,101 @@
+"""CLI exit codes and messages for a user's mistakes: one line each, never a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from autoagent.cli import app, parse_params
+
+runner = CliRunner()
+
+
+def write(tmp_path: Path, text: str, name: str = "m.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_validate_ok(tmp_path):
+    spec = write(tmp_path, "name: ok\nsteps:\n  - {id: a, agent: echo, input: {value: 1}}\n")
+    result = runner.invoke(app, ["validate", str(spec)])
+    assert result.exit_code == 0
+    assert "'ok' is valid (1 steps)" in result.output
+
+
+def test_validate_reports_every_problem_one_line_each(tmp_path):
+    spec = write(
+        tmp_path,
+        "\n".join(
+            [
+                "name: broken",
+                "steps:",
+                "  - {id: a, agent: ecko, input: {value: 1}}",
+                "  - {id: b, agent: echo, needs: [zz], input: {value: 1}}",
+                "  - {id: c, agent: echo, input: {value: \"{{ ''.__class__ }}\"}}",
+                "  - {id: a, agent: echo, input: {value: 1}}",
+                "  - {id: d, agent: echo, input: {value: 1}, colour: red}",
+            ]
+        ),
+    )
+    result = runner.invoke(app, ["validate", str(spec)])
+    assert result.exit_code == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) >= 5, lines
+    joined = "\n".join(lines)
+    assert "step 'a', field 'agent': unknown agent 'ecko' (did you mean 'echo'?)" in joined
+    assert "step 'b', field 'needs'" in joined and "'zz'" in joined
+    assert "step 'c', field 'input'" in joined
+    assert "duplicate id" in joined
+    assert "field 'colour': unknown field" in joined
+    assert all(line.startswith(str(spec)) for line in lines), lines
+    assert "Traceback" not in result.output + result.stderr
+
+
+def test_validate_malformed_yaml_names_the_line(tmp_path):
+    spec = write(tmp_path, "name: x\nsteps:\n  - id: a\n    agent: [echo\n")
+    result = runner.invoke(app, ["validate", str(spec)])
+    assert result.exit_code == 2
+    assert "malformed YAML" in result.stderr
+    assert f"{spec}:" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_validate_missing_file(tmp_path):
+    result = runner.invoke(app, ["validate", str(tmp_path / "nope.yaml")])
+    assert result.exit_code == 2
+    assert "cannot read" in result.stderr
+
+
+def test_run_refuses_unknown_param_before_anything_runs(tmp_path):
+    spec = write(
+        tmp_path, "name: p\nparams: {n: 1}\nsteps:\n  - {id: a, agent: echo, input: {value: 1}}\n"
+    )
+    result = runner.invoke(app, ["run", str(spec), "--param", "m=2"])
+    assert result.exit_code == 2
+    assert "field 'params.m': unknown param (the mission has: n)" in result.stderr
+
+
+def test_run_refuses_malformed_param(tmp_path):
+    spec = write(tmp_path, "name: p\nsteps:\n  - {id: a, agent: echo, input: {value: 1}}\n")
+    result = runner.invoke(app, ["run", str(spec), "--param", "novalue"])
+    assert result.exit_code == 2
+    assert "expected KEY=VALUE" in result.stderr
+
+
+def test_status_refuses_a_malformed_run_id():
+    result = runner.invoke(app, ["status", "not-a-run"])
+    assert result.exit_code == 2
+    assert "is not a run id" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_params_are_yaml_scalars_and_lists():
+    assert parse_params(["n=3", "flag=true", "xs=[1, 2]", "s=hello", "empty="]) == {
+        "n": 3,
+        "flag": True,
+        "xs": [1, 2],
+        "s": "hello",
+        "empty": "",
+    }
