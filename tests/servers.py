@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -57,10 +58,8 @@ class PrefectServer:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=5)
-        try:
+        with contextlib.suppress(Exception):
             _pg(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
-        except Exception:
-            pass
 
 
 def start_prefect_server(workdir: Path, *, timeout: float = 120.0) -> PrefectServer:
