@@ -76,12 +76,25 @@ def start(spec: MissionSpec, params: dict[str, Any]) -> FlowRun:
 
 
 def execute(flow_run: FlowRun) -> State:
-    """Run (or re-run) the flow run in this process; returns its final state."""
-    from prefect.flow_engine import run_flow
+    """Run (or re-run) the flow run in this process; returns its final state.
 
+    The engine's own heartbeat is switched off for this run and ``heartbeat`` sends the same event
+    instead (see autoagent.heartbeat for why).
+    """
+    from prefect.flow_engine import run_flow
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    from autoagent.heartbeat import heartbeat
     from flows.mission import mission
 
-    return run_flow(mission, flow_run=flow_run, parameters=flow_run.parameters, return_type="state")
+    every = heartbeat_seconds()
+    with (
+        temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
+        heartbeat(flow_run, every),
+    ):
+        return run_flow(
+            mission, flow_run=flow_run, parameters=flow_run.parameters, return_type="state"
+        )
 
 
 def alive_reason(flow_run: FlowRun) -> str | None:

@@ -8,14 +8,54 @@ which walks the raw document so that every problem of a file is reported togethe
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 STEP_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,62}$")
 STEP_KINDS = ("agent", "steps", "mission", "approval", "wait", "event")
+NO_KIND = "|".join(STEP_KINDS)  # the field a problem names when a step has no kind at all
+RESERVED_ANSWER_FIELDS = ("approved", "comment", "answered_at")
+KIND_ERROR = "step_kind"  # pydantic error type of the kind rule, which validate.py reports itself
+
+
+def kind_problems(present: Iterable[str]) -> list[tuple[str, str]]:
+    """(field, message) for each breach of "exactly one kind per step", given the fields set."""
+    keys = set(present)
+    kinds = [k for k in STEP_KINDS if k in keys]
+    found: list[tuple[str, str]] = []
+    if len(kinds) > 1:
+        both = " and ".join(repr(k) for k in kinds)
+        found.append((kinds[1], f"a step has exactly one kind, but this one has {both}: keep one"))
+    elif not kinds:
+        if "input" in keys:
+            found.append(("agent", "missing: a step with 'input' needs 'agent: <name>'"))
+        elif "params" in keys or "child" in keys:
+            found.append(("mission", "missing: a step with 'params' needs 'mission: <file>'"))
+        else:
+            found.append((NO_KIND, f"a step needs exactly one of {', '.join(STEP_KINDS)}"))
+    kind = kinds[0] if len(kinds) == 1 else None
+    for extra, owner in (("input", "agent"), ("params", "mission"), ("child", "mission")):
+        if extra in keys and kind is not None and kind != owner:
+            found.append(
+                (extra, f"{extra!r} belongs to {owner!r} steps, but this step is a {kind!r} step")
+            )
+    return found
+
+
+def _is_template(value: str) -> bool:
+    return "{{" in value or "{%" in value
 
 
 class Strict(BaseModel):
@@ -48,6 +88,14 @@ class Compensate(Strict):
     input: dict[str, Any] = Field(default_factory=dict)
 
 
+def _not_reserved(name: str) -> str:
+    if name in RESERVED_ANSWER_FIELDS:
+        raise ValueError(
+            f"{name!r} is reserved: every answer has {', '.join(RESERVED_ANSWER_FIELDS)}"
+        )
+    return name
+
+
 class ApprovalField(Strict):
     type: Literal["bool", "str", "int", "float", "enum"]
     choices: list[str | int | float] | None = None
@@ -64,28 +112,52 @@ class ApprovalField(Strict):
 class Approval(Strict):
     title: str
     description: str = ""
-    fields: dict[str, ApprovalField] = Field(default_factory=dict)
+    # a reserved name is a key error, reported even when the field's own spec is wrong too
+    fields: dict[Annotated[str, AfterValidator(_not_reserved)], ApprovalField] = Field(
+        default_factory=dict
+    )
     timeout: float | None = Field(None, gt=0)
     on_timeout: Literal["approve", "reject", "fail"] = "fail"
     on_reject: Literal["fail", "continue"] = "fail"
 
-    @field_validator("fields")
-    @classmethod
-    def _no_reserved(cls, value: dict[str, ApprovalField]) -> dict[str, ApprovalField]:
-        reserved = {"approved", "comment", "answered_at"} & set(value)
-        if reserved:
-            raise ValueError(f"field names {sorted(reserved)} are reserved")
-        return value
-
 
 class Wait(Strict):
+    """A durable timer. A string is a template rendered at run time; any other string must
+    already be a number of seconds or an ISO 8601 time."""
+
     seconds: float | str | None = None
     until: datetime | str | None = None
 
+    @field_validator("seconds")
+    @classmethod
+    def _seconds(cls, value: float | str | None) -> float | str | None:
+        if isinstance(value, str) and not _is_template(value):
+            try:
+                value = float(value)
+            except ValueError:
+                raise ValueError("must be a number of seconds (or a template)") from None
+        if isinstance(value, float) and not value >= 0:
+            raise ValueError(f"must be 0 or more seconds (got {value:g})")
+        return value
+
+    @field_validator("until")
+    @classmethod
+    def _until(cls, value: datetime | str | None) -> datetime | str | None:
+        if isinstance(value, str) and not _is_template(value):
+            try:
+                return datetime.fromisoformat(value)
+            except ValueError:
+                raise ValueError(
+                    f"must be an ISO 8601 time such as 2030-01-31T09:00:00Z (got {value!r})"
+                ) from None
+        return value
+
     @model_validator(mode="after")
     def _exactly_one(self) -> Wait:
-        if (self.seconds is None) == (self.until is None):
-            raise ValueError("give exactly one of 'seconds' or 'until'")
+        if self.seconds is not None and self.until is not None:
+            raise ValueError("give exactly one of 'seconds' or 'until', not both")
+        if self.seconds is None and self.until is None:
+            raise ValueError("give one of 'seconds' or 'until'")
         return self
 
 
@@ -118,6 +190,7 @@ class StepFields(Strict):
     concurrency: str | None = None
     runs_on: str | None = None
     asset: str | None = None
+    child: dict[str, Any] | None = None  # a 'mission:' step's spec, inlined (a dumped spec)
 
     @field_validator("id")
     @classmethod
@@ -131,16 +204,13 @@ class StepFields(Strict):
 
     @model_validator(mode="after")
     def _exactly_one_kind(self) -> StepFields:
-        kinds = [k for k in STEP_KINDS if getattr(self, k) is not None]
-        if len(kinds) != 1:
-            found = ", ".join(kinds) if kinds else "none"
-            raise ValueError(
-                f"a step needs exactly one of {', '.join(STEP_KINDS)} (found: {found})"
-            )
-        if self.input is not None and self.agent is None:
-            raise ValueError("'input' belongs to an 'agent' step")
-        if self.params is not None and self.mission is None:
-            raise ValueError("'params' belongs to a 'mission' step")
+        present = [
+            k for k in (*STEP_KINDS, "input", "params", "child") if getattr(self, k) is not None
+        ]
+        problems = kind_problems(present)
+        if problems:
+            message = "; ".join(f"{fld}: {msg}" for fld, msg in problems)
+            raise PydanticCustomError(KIND_ERROR, message)
         return self
 
     @property
@@ -152,7 +222,7 @@ class Step(StepFields):
     """A validated step; groups and child missions hold validated children."""
 
     steps: list[Step] | None = None  # type: ignore[assignment]
-    child: MissionSpec | None = None  # a 'mission:' step's spec, inlined by the loader
+    child: MissionSpec | None = None  # type: ignore[assignment]  # inlined by the validator
 
 
 class MissionFields(Strict):

@@ -1,40 +1,41 @@
 """Validation of a whole mission spec: every problem of a file, reported together.
 
-The walker validates each step on its own (so one bad step does not hide the others), then checks
-the rules that span steps: unique ids, known needs, no cycles, known agents, safe expressions, and
-references only to steps a step (transitively) depends on.
+The walker validates each step on its own (so one bad step, or one bad field, does not hide the
+others), then checks the rules that span steps: unique ids, known needs, no cycles, known agents,
+safe expressions, and references only to steps a step (transitively) depends on. The shape of the
+tree lives in ``tree.py``, pydantic's messages are rewritten in ``shapes.py`` and expressions are
+checked in ``references.py``.
 """
 
 from __future__ import annotations
 
 import copy
-import difflib
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError, model_validator
 
-from autoagent import expressions
-from autoagent.errors import ERROR_KINDS, ExpressionError, Problem, SpecError
+from autoagent.errors import ERROR_KINDS, Problem, SpecError
 from autoagent.spec.loader import Document, Loc, read_file, read_text
-from autoagent.spec.models import MissionFields, MissionSpec, StepFields
+from autoagent.spec.models import KIND_ERROR, MissionFields, MissionSpec, StepFields, kind_problems
+from autoagent.spec.references import Scope, expression_problems
+from autoagent.spec.shapes import field_name, translate
+from autoagent.spec.tree import Node, all_nodes, cross_group_need, cycles, hint, visible
+
+CHILD_SUFFIXES = (".yaml", ".yml", ".json")
 
 
-@dataclass
-class _Node:
-    raw: dict[str, Any]
-    loc: Loc
-    path: str
-    label: str
-    fields: StepFields | None
-    parent: _Node | None
-    children: list[_Node] = field(default_factory=list)
+class _AnyKindStep(StepFields):
+    """A step's fields without the one-kind rule, which the checker reports from the raw data."""
+
+    @model_validator(mode="after")
+    def _exactly_one_kind(self) -> _AnyKindStep:
+        return self
 
 
 def load(path: str | Path) -> MissionSpec:
     """Read and validate a spec file (YAML or JSON); raises SpecError with every problem."""
-    return _validate(read_file(path), _seen=frozenset())
+    return _validate(read_file(path), _seen=frozenset({str(Path(path).resolve())}))
 
 
 def loads(text: str, *, fmt: str | None = None, base_dir: str | Path | None = None) -> MissionSpec:
@@ -44,7 +45,7 @@ def loads(text: str, *, fmt: str | None = None, base_dir: str | Path | None = No
 
 
 def validate_data(data: Any, *, base_dir: str | Path | None = None) -> MissionSpec:
-    """Validate already-parsed spec data (a planner's output, a flow parameter)."""
+    """Validate already-parsed spec data (a planner's output, a flow parameter, a dumped spec)."""
     doc = Document(data=data)
     return _validate(doc, base_dir=Path(base_dir) if base_dir else None, _seen=frozenset())
 
@@ -71,11 +72,12 @@ class _Checker:
         self.mission = name if isinstance(name, str) and name else fallback
         self.params: set[str] = set()
         self.children: dict[str, MissionSpec] = {}
-        self.roots: list[_Node] = []
-        self.everywhere: set[str] = set()
+        self.roots: list[Node] = []
+        self.everywhere: dict[str, Node] = {}
 
     def add(self, step: str | None, fld: str | None, message: str, loc: Loc = ()) -> None:
         line = self.doc.line(loc) if self.doc.lines else None
+        message = " ".join(message.splitlines())  # a problem is one line
         self.problems.append(Problem(self.mission, step, fld, message, line, self.doc.file))
 
     # -- structure -------------------------------------------------------------------------
@@ -87,148 +89,165 @@ class _Checker:
             self.add(None, None, "a spec must be a mapping with at least 'name' and 'steps'")
             return None
         try:
-            header = MissionFields.model_validate(data)
+            header: MissionFields | None = MissionFields.model_validate(data)
             self.params = set(header.params)
         except ValidationError as exc:
             header = None
-            for err in exc.errors():
-                self._pydantic(None, err, ())
+            self._shape(None, exc, data, (), MissionFields)
             if isinstance(data.get("params"), dict):
                 self.params = set(data["params"])
         raw_steps = data.get("steps")
-        roots = self._walk(raw_steps, ("steps",), None) if isinstance(raw_steps, list) else []
-        self.roots = roots
-        self.everywhere = {n.fields.id for n in _all(roots) if n.fields is not None}
-        self._check_scope(roots)
-        for node in _all(roots):
+        self.roots = self._walk(raw_steps, ("steps",), None) if isinstance(raw_steps, list) else []
+        nodes = all_nodes(self.roots)
+        for node in nodes:
+            if node.sid:
+                self.everywhere.setdefault(node.sid, node)
+        self._check_duplicate_keys(nodes)
+        self._check_ids(nodes)
+        self._check_scope(self.roots)
+        for node in nodes:
             self._check_scope(node.children)
-        self._check_ids(roots)
-        for node in _all(roots):
             if node.fields is not None:
                 self._check_step(node)
         if header is not None and header.defaults.retry_on:
-            self._check_kinds(None, "defaults.retry_on", header.defaults.retry_on, ("defaults",))
+            loc = ("defaults", "retry_on")
+            self._check_kinds(None, "defaults.retry_on", header.defaults.retry_on, loc)
         if self.problems or header is None:
             return None
         built = copy.deepcopy(data)
-        self._inline_children(built.get("steps", []), "")
-        return MissionSpec.model_validate(built)
+        self._inline_children(built["steps"], "")
+        try:
+            return MissionSpec.model_validate(built)
+        except ValidationError as exc:  # a rule the walk missed: still a SpecError, never a crash
+            self._shape(None, exc, built, (), MissionSpec)
+            return None
 
-    def _walk(self, raw_steps: list[Any], loc: Loc, parent: _Node | None) -> list[_Node]:
+    def _walk(self, raw_steps: list[Any], loc: Loc, parent: Node | None) -> list[Node]:
         nodes = []
         prefix = f"{parent.path}/" if parent else ""
         for i, raw in enumerate(raw_steps):
             here = (*loc, i)
+            where = f"{prefix}steps[{i}]"
             if not isinstance(raw, dict):
-                where = f"{parent.label}.steps[{i}]" if parent else f"steps[{i}]"
                 self.add(where, None, "a step must be a mapping with an 'id'", here)
                 continue
             sid = raw.get("id")
-            label = sid if isinstance(sid, str) and sid else f"{prefix}steps[{i}]"
-            try:
-                fields = StepFields.model_validate(raw)
-            except ValidationError as exc:
-                fields = None
-                for err in exc.errors():
-                    self._pydantic(label, err, here)
-            node = _Node(raw, here, f"{prefix}{label}", label, fields, parent)
+            label = sid if isinstance(sid, str) and sid else where
+            node = Node(
+                raw, here, f"{prefix}{label}", label, self._fields(raw, label, here), parent
+            )
+            present = [k for k, v in raw.items() if v is not None]
+            for fld, message in kind_problems(present):
+                self.add(label, fld, message, (*here, fld))
             if isinstance(raw.get("steps"), list):
                 node.children = self._walk(raw["steps"], (*here, "steps"), node)
             nodes.append(node)
         return nodes
 
-    def _pydantic(self, step: str | None, err: Any, loc: Loc) -> None:
-        where = tuple(err["loc"])
-        fld = ".".join(str(p) for p in where) or None
-        kind = err["type"]
-        if kind == "extra_forbidden":
-            message = "unknown field"
-        elif kind == "missing":
-            message = "required field is missing"
-        else:
-            message = err["msg"].removeprefix("Value error, ")
-            if kind not in ("value_error", "assertion_error") and "input" in err:
-                message += f" (got {_short(err['input'])})"
-        self.add(step, fld, message, (*loc, *where))
+    def _fields(self, raw: dict[str, Any], label: str, loc: Loc) -> StepFields | None:
+        """The step's fields; when some are wrong, report them and go on without them."""
+        try:
+            return _AnyKindStep.model_validate(raw)
+        except ValidationError as exc:
+            self._shape(label, exc, raw, loc, StepFields)
+            bad = {err["loc"][0] for err in exc.errors() if err["loc"]}
+        try:
+            return _AnyKindStep.model_validate({k: v for k, v in raw.items() if k not in bad})
+        except ValidationError:
+            return None  # the id itself is wrong: reported above
+
+    def _shape(
+        self, step: str | None, exc: ValidationError, raw: Any, loc: Loc, model: type[BaseModel]
+    ) -> None:
+        errors = [err for err in exc.errors() if err["type"] != KIND_ERROR]
+        for where, fld, message in translate(errors, raw, model):
+            self.add(step, fld, message, (*loc, *where))
 
     # -- rules across steps ----------------------------------------------------------------
-    def _check_ids(self, roots: list[_Node]) -> None:
-        first: dict[str, _Node] = {}
-        for node in _all(roots):
-            if node.fields is None:
-                continue
-            sid = node.fields.id
-            if sid in first:
-                other = first[sid]
-                line = self.doc.line(other.loc) if self.doc.lines else None
-                at = f"line {line}" if line else f"path {other.path}"
-                self.add(sid, "id", f"duplicate id (first used at {at})", (*node.loc, "id"))
-            else:
-                first[sid] = node
+    def _check_duplicate_keys(self, nodes: list[Node]) -> None:
+        for key_loc, line in self.doc.duplicates:
+            owner = max(
+                (n for n in nodes if key_loc[: len(n.loc)] == n.loc),
+                key=lambda n: len(n.loc),
+                default=None,
+            )
+            fld = field_name(key_loc[len(owner.loc) :] if owner else key_loc)
+            message = "duplicate key (the later value would silently win)"
+            self.problems.append(
+                Problem(self.mission, owner and owner.label, fld, message, line, self.doc.file)
+            )
 
-    def _check_scope(self, nodes: list[_Node]) -> None:
+    def _check_ids(self, nodes: list[Node]) -> None:
+        for node in nodes:
+            first = self.everywhere.get(node.sid) if node.sid else None
+            if first is not None and first is not node:
+                line = self.doc.line(first.loc) if self.doc.lines else None
+                at = f"line {line}" if line else f"path {first.path}"
+                message = f"duplicate id (first used at {at}); ids are unique in a whole mission"
+                self.add(node.sid, "id", message, (*node.loc, "id"))
+
+    def _check_scope(self, nodes: list[Node]) -> None:
         """needs inside one group: known siblings, no cycles."""
-        siblings = {n.fields.id: n for n in nodes if n.fields is not None}
-        everywhere = self.everywhere
+        siblings = {n.sid: n for n in nodes if n.sid}
         graph: dict[str, list[str]] = {}
         for node in nodes:
-            if node.fields is None:
+            if not node.sid:
                 continue
-            sid = node.fields.id
-            graph[sid] = []
-            for j, need in enumerate(node.fields.needs):
+            graph.setdefault(node.sid, [])
+            for j, need in enumerate(node.needs):
                 loc = (*node.loc, "needs", j)
-                if need == sid:
-                    self.add(sid, "needs", "a step cannot need itself", loc)
+                if need == node.sid:
+                    self.add(node.sid, "needs", "a step cannot need itself", loc)
                 elif need in siblings:
-                    graph[sid].append(need)
-                elif need in everywhere:
-                    self.add(
-                        sid,
-                        "needs",
-                        f"needs {need!r}, which is not in the same group:"
-                        " make the enclosing group need it instead",
-                        loc,
-                    )
+                    graph[node.sid].append(need)
+                elif need in self.everywhere:
+                    message = cross_group_need(node, self.everywhere[need])
+                    self.add(node.sid, "needs", message, loc)
                 else:
-                    self.add(sid, "needs", f"unknown step {need!r}{_hint(need, siblings)}", loc)
-        for cycle in _cycles(graph):
-            node = siblings[cycle[0]]
+                    message = f"unknown step {need!r}{hint(need, siblings)}"
+                    self.add(node.sid, "needs", message, loc)
+        for cycle in cycles(graph):
             members = " -> ".join([*cycle, cycle[0]])
-            self.add(cycle[0], "needs", f"dependency cycle: {members}", (*node.loc, "needs"))
+            message = f"dependency cycle: {members} (each needs the next)"
+            self.add(cycle[0], "needs", message, (*siblings[cycle[0]].loc, "needs"))
 
-    def _check_step(self, node: _Node) -> None:
+    def _check_step(self, node: Node) -> None:
         f = node.fields
         assert f is not None
-        from autoagent.agents import agent_names, validate_input
-
-        names = agent_names()
-        for fld, agent, agent_input in (
-            ("agent", f.agent, f.input),
-            (
-                "compensate.agent",
-                f.compensate and f.compensate.agent,
-                f.compensate and f.compensate.input,
-            ),
-        ):
-            if agent is None:
-                continue
-            if agent not in names:
-                self.add(
-                    f.id,
-                    fld,
-                    f"unknown agent {agent!r}{_hint(agent, names)}",
-                    (*node.loc, *fld.split(".")),
-                )
-            else:
-                prefix = fld.removesuffix("agent") + "input"
-                for msg in validate_input(agent, agent_input or {}):
-                    self.add(f.id, prefix, msg, (*node.loc, *prefix.split(".")))
+        if f.agent is not None:
+            self._check_agent(node, (), f.agent, f.input)
+        if f.compensate is not None:
+            self._check_agent(node, ("compensate",), f.compensate.agent, f.compensate.input)
         if f.retry_on:
             self._check_kinds(f.id, "retry_on", f.retry_on, (*node.loc, "retry_on"))
         if f.mission is not None:
             self._check_child(node)
-        self._check_expressions(node)
+        scope = Scope(self.params, visible(node, self.roots), self.everywhere)
+        for where, fld, message in expression_problems(node, scope):
+            self.add(f.id, fld, message, (*node.loc, *where))
+
+    def _check_agent(self, node: Node, at: Loc, agent: str, agent_input: Any) -> None:
+        """A known agent (``at`` is ``()`` or ``("compensate",)``) and an input it accepts."""
+        from autoagent.agents import agent_names, get_agent, validate_input
+
+        sid, prefix = node.label, "".join(f"{p}." for p in at)
+        names = agent_names()
+        if agent not in names:
+            message = f"unknown agent {agent!r}{hint(agent, names)}"
+            self.add(sid, f"{prefix}agent", message, (*node.loc, *at, "agent"))
+            return
+        known = list(get_agent(agent).input_model.model_fields)
+        for text in validate_input(agent, agent_input or {}):
+            where, _, message = text.partition(": ")  # "input.command: Field required"
+            if not message:
+                where, message = "input", text
+            parts = tuple(int(p) if p.isdigit() else p for p in where.split("."))
+            if message == "Field required":
+                message = f"required field is missing (agent {agent!r} needs it)"
+            elif message == "Extra inputs are not permitted":
+                message = f"unknown field for agent {agent!r}, which takes: {', '.join(known)}"
+                message += hint(str(parts[-1]), known)
+            self.add(sid, field_name((*at, *parts)), message, (*node.loc, *at, *parts))
 
     def _check_kinds(self, step: str | None, fld: str, kinds: list[str], loc: Loc) -> None:
         from autoagent.agents import agent_names, get_agent
@@ -236,102 +255,57 @@ class _Checker:
         known = set(ERROR_KINDS)
         for name in agent_names():
             known |= set(getattr(get_agent(name), "error_kinds", ()))
-        for kind in kinds:
+        for i, kind in enumerate(kinds):
             if kind not in known:
-                self.add(step, fld, f"unknown error kind {kind!r}{_hint(kind, known)}", loc)
+                message = f"unknown error kind {kind!r}{hint(kind, known)}"
+                self.add(step, fld, message, (*loc, i))
 
-    def _check_expressions(self, node: _Node) -> None:
-        f = node.fields
-        assert f is not None
-        deps = self._dependencies(node)
-        in_for_each = any(
-            a.fields is not None and a.fields.for_each is not None for a in _ancestors(node)
-        )
-        exprs: list[tuple[str, Any, bool]] = [
-            ("input", f.input, True),
-            ("params", f.params, True),
-            ("compensate.input", f.compensate.input if f.compensate else None, True),
-            ("when", _as_expression(f.when), False),
-            ("for_each", _as_expression(f.for_each), False),
-        ]
-        if f.approval is not None:
-            exprs += [
-                ("approval.title", f.approval.title, True),
-                ("approval.description", f.approval.description, True),
-            ]
-        if f.wait is not None:
-            exprs += [("wait", f.wait.model_dump(mode="json", exclude_none=True), True)]
-        if f.event is not None:
-            exprs += [("event.key", f.event.key, True)]
-        for fld, value, item_ok in exprs:
-            if value is None:
-                continue
-            loc = (*node.loc, *fld.split("."))
-            try:
-                info = expressions.collect(value)
-            except ExpressionError as exc:
-                self.add(f.id, fld, f"unsafe or malformed expression: {exc}", loc)
-                continue
-            for param in sorted(info.param_refs - self.params):
-                self.add(f.id, fld, f"unknown param {param!r}{_hint(param, self.params)}", loc)
-            own = {f.id} if fld == "compensate.input" else set()
-            for ref in sorted(info.step_refs - deps - own):
-                self.add(
-                    f.id,
-                    fld,
-                    f"references step {ref!r}, which is not a dependency:"
-                    f" add it to 'needs' (directly or through a needed step)",
-                    loc,
-                )
-            if info.uses_item and not (in_for_each or (item_ok and f.for_each is not None)):
-                self.add(f.id, fld, "'item' is only defined inside a for_each step", loc)
-
-    def _dependencies(self, node: _Node) -> set[str]:
-        """Ids a step may reference: its transitive needs (groups include their descendants),
-        and everything its enclosing groups depend on."""
-        deps: set[str] = set()
-        current: _Node | None = node
-        while current is not None:
-            siblings = current.parent.children if current.parent else self.roots
-            by_id = {n.fields.id: n for n in siblings if n.fields is not None}
-            todo = list(current.fields.needs) if current.fields else []
-            while todo:
-                sid = todo.pop()
-                if sid in deps or sid not in by_id:
-                    continue
-                deps.add(sid)
-                dep = by_id[sid]
-                deps |= {d.fields.id for d in _all(dep.children) if d.fields is not None}
-                todo.extend(dep.fields.needs if dep.fields else [])
-            current = current.parent
-        return deps
-
-    def _check_child(self, node: _Node) -> None:
+    def _check_child(self, node: Node) -> None:
         f = node.fields
         assert f is not None and f.mission is not None
-        path = (self.base_dir / f.mission).resolve()
         loc = (*node.loc, "mission")
-        if str(path) in self.seen:
-            self.add(f.id, "mission", f"child mission {f.mission!r} includes itself", loc)
-            return
-        if not path.is_file():
-            self.add(f.id, "mission", f"child mission file not found: {f.mission}", loc)
-            return
+        if f.child is not None:  # already inlined: a dumped spec passed back to validate_data
+            child_doc, path = Document(data=f.child), None
+        else:
+            path = self._child_path(f.mission)
+            if path is None:
+                self.add(f.id, "mission", f"child mission file not found: {f.mission}", loc)
+                return
+            if str(path) in self.seen:
+                message = f"child mission {f.mission!r} includes itself (directly or deeper down)"
+                self.add(f.id, "mission", message, loc)
+                return
+            child_doc = read_file(path)
         try:
-            child = _validate(read_file(path), _seen=self.seen | {str(path)})
+            seen = self.seen | {str(path)} if path else self.seen
+            child = _validate(
+                child_doc, base_dir=path.parent if path else self.base_dir, _seen=seen
+            )
         except SpecError as exc:
             for p in exc.problems:
                 self.add(f.id, "mission", f"in child mission {f.mission!r}: {p}", loc)
             return
         for name in sorted(set(f.params or {}) - set(child.params)):
+            message = f"child mission {child.name!r} has no param {name!r}"
             self.add(
                 f.id,
                 f"params.{name}",
-                f"child mission {child.name!r} has no param"
-                f" {name!r}{_hint(name, set(child.params))}",
+                message + hint(name, child.params),
                 (*node.loc, "params", name),
             )
         self.children[node.path] = child
+
+    def _child_path(self, mission: str) -> Path | None:
+        """The file of a child mission: a path relative to this spec, or a name (``build`` finds
+        ``build.yaml``, ``build.yml`` or ``build.json``)."""
+        path = (self.base_dir / mission).resolve()
+        if path.is_file():
+            return path
+        if not path.suffix:
+            for suffix in CHILD_SUFFIXES:
+                if path.with_suffix(suffix).is_file():
+                    return path.with_suffix(suffix)
+        return None
 
     def _inline_children(self, raw_steps: list[dict[str, Any]], prefix: str) -> None:
         for raw in raw_steps:
@@ -340,64 +314,3 @@ class _Checker:
                 raw["child"] = self.children[path].model_dump(mode="json")
             if isinstance(raw.get("steps"), list):
                 self._inline_children(raw["steps"], path + "/")
-
-
-def _as_expression(value: Any) -> Any:
-    """``when``/``for_each`` may be written bare (``params.x > 1``): treat as one expression."""
-    if isinstance(value, str) and not expressions.is_template(value):
-        return "{{ " + value + " }}"
-    return value if isinstance(value, str | list) else None
-
-
-def _all(nodes: list[_Node]) -> list[_Node]:
-    out: list[_Node] = []
-    for node in nodes:
-        out.append(node)
-        out.extend(_all(node.children))
-    return out
-
-
-def _ancestors(node: _Node) -> list[_Node]:
-    out = []
-    current = node.parent
-    while current is not None:
-        out.append(current)
-        current = current.parent
-    return out
-
-
-def _cycles(graph: dict[str, list[str]]) -> list[list[str]]:
-    """Each elementary cycle found by DFS, once, as the list of its members."""
-    color: dict[str, int] = {}
-    stack: list[str] = []
-    found: list[list[str]] = []
-    seen: set[frozenset[str]] = set()
-
-    def visit(n: str) -> None:
-        color[n] = 1
-        stack.append(n)
-        for m in graph.get(n, []):
-            if color.get(m) == 1:
-                cycle = stack[stack.index(m) :]
-                if frozenset(cycle) not in seen:
-                    seen.add(frozenset(cycle))
-                    found.append(cycle)
-            elif color.get(m) is None:
-                visit(m)
-        stack.pop()
-        color[n] = 2
-
-    for n in graph:
-        if color.get(n) is None:
-            visit(n)
-    return found
-
-
-def _hint(word: str, options: Any) -> str:
-    close = difflib.get_close_matches(word, sorted(options), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."

@@ -13,7 +13,7 @@ from typing import Any
 
 from systems import WrongResult, expect
 
-import bench_tools
+import work
 
 TOOLS = "bench_tools"
 
@@ -102,7 +102,7 @@ class AutoAgent:
     def chain(self, n: int) -> float:
         elapsed, (flow_run, state) = self._run(self.validate(chain_spec(n)), expect_ok=True)
         _forget(flow_run)
-        expect("chain output", state.result()[f"s{n - 1}"], n * bench_tools.FIB_VALUE)
+        expect("chain output", state.result()[f"s{n - 1}"], n * work.FIB_VALUE)
         return elapsed
 
     def fanout(self, n: int, nap: float) -> float:

@@ -1,0 +1,78 @@
+"""Flow-run heartbeats that stop at once.
+
+Prefect's engine emits ``prefect.flow-run.heartbeat`` from a thread that sleeps in 1 s slices and
+is joined when the flow ends, so every sync flow and subflow ends up to a second late. AutoAgent
+runs its missions with the engine's heartbeat off and emits the same event itself from a thread
+that wakes on an Event: crash detection (automations, ``autoagent resume``) sees the same signal,
+and a mission ends when its work ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import logging
+import threading
+from collections.abc import Iterator
+
+from prefect import __version__ as prefect_version
+from prefect.client.schemas.objects import FlowRun
+from prefect.events import emit_event
+from prefect.events.related import tags_as_related_resources
+from prefect.events.schemas.events import RelatedResource
+
+logger = logging.getLogger("autoagent.heartbeat")
+EVENT = "prefect.flow-run.heartbeat"
+
+
+def _template(flow_run: FlowRun, flow_name: str) -> tuple[dict[str, str], list[RelatedResource]]:
+    resource = {
+        "prefect.resource.id": f"prefect.flow-run.{flow_run.id}",
+        "prefect.resource.name": flow_run.name or "",
+        "prefect.version": prefect_version,
+    }
+    related = [
+        RelatedResource.model_validate(
+            {
+                "prefect.resource.id": f"prefect.flow.{flow_run.flow_id}",
+                "prefect.resource.role": "flow",
+                "prefect.resource.name": flow_name,
+            }
+        )
+    ]
+    if flow_run.deployment_id:
+        related.append(
+            RelatedResource.model_validate(
+                {
+                    "prefect.resource.id": f"prefect.deployment.{flow_run.deployment_id}",
+                    "prefect.resource.role": "deployment",
+                }
+            )
+        )
+    related += tags_as_related_resources(set(flow_run.tags or []))
+    return resource, related
+
+
+@contextlib.contextmanager
+def heartbeat(flow_run: FlowRun, every: float, flow_name: str = "mission") -> Iterator[None]:
+    """Emit a heartbeat now and every ``every`` seconds until the block exits."""
+    stop = threading.Event()
+    resource, related = _template(flow_run, flow_name)
+
+    def beat() -> None:
+        while True:
+            try:
+                emit_event(event=EVENT, resource=resource, related=related)
+            except Exception:
+                logger.debug("heartbeat not sent", exc_info=True)
+            if stop.wait(every):
+                return
+
+    thread = threading.Thread(
+        target=contextvars.copy_context().run, args=(beat,), daemon=True, name="heartbeat"
+    )
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
