@@ -18,6 +18,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
+from prefect.results import ResultRecord
 from prefect.settings import PREFECT_API_URL
 from prefect.states import State
 
@@ -122,6 +123,8 @@ class Scheduler:
         self.run_group = run_group
         self.outcomes: dict[str, Outcome] = {}
         self.outputs: dict[str, Any] = dict(scope.outputs)
+        self._tasks: dict[str, Any] = {}
+        self._lock = threading.Lock()
 
     # -- the loop --------------------------------------------------------------------------
     def run(self, steps: list[Step]) -> dict[str, Outcome]:
@@ -254,7 +257,7 @@ class Scheduler:
             except ExpressionError as exc:
                 error = f"input: {exc}"
         policy = self._policy(step)
-        task = configured(*policy, str(PREFECT_API_URL.value())) if not skip else run_step
+        task = self._task_for(step, policy) if not skip else run_step
         state = task(
             mission=self.scope.mission,
             root_run_id=self.scope.root_run_id,
@@ -272,7 +275,7 @@ class Scheduler:
             return Outcome(
                 path,
                 COMPLETED,
-                output=state.result(),
+                output=_value(state),
                 cached=state.name == "Cached",
                 prefect_state=state,
             )
@@ -319,6 +322,13 @@ class Scheduler:
             context["item"] = item
         return context
 
+    def _task_for(self, step: Step, policy: tuple) -> Any:
+        """The step task with this step's policy, built once per step (not once per item)."""
+        with self._lock:
+            if step.id not in self._tasks:
+                self._tasks[step.id] = configured(*policy, str(PREFECT_API_URL.value()))
+            return self._tasks[step.id]
+
     def _policy(self, step: Step) -> tuple:
         d = self.scope.defaults
         retries = step.retries if step.retries is not None else d.retries
@@ -326,6 +336,13 @@ class Scheduler:
         retry_on = step.retry_on if step.retry_on is not None else d.retry_on
         timeout = step.timeout if step.timeout is not None else d.timeout
         return retries, backoff, tuple(retry_on) if retry_on is not None else None, timeout
+
+
+def _value(state: State) -> Any:
+    """A completed state's value: in memory when this process produced or loaded it."""
+    if isinstance(state.data, ResultRecord):
+        return state.data.result
+    return state.result()
 
 
 def _condition(when: str | bool | None, context: dict[str, Any]) -> bool:

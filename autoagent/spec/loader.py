@@ -21,6 +21,8 @@ from autoagent.errors import Problem
 Loc = tuple[str | int, ...]
 
 MAX_NODES = 100_000  # values in a document once its YAML aliases are expanded
+MAX_DEPTH = 100  # levels of nesting
+TOO_DEEP = f"nested too deeply (more than {MAX_DEPTH} levels)"
 
 
 @dataclass
@@ -69,6 +71,8 @@ def _read_json(text: str, file: str | None) -> Document:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         return _malformed(f"malformed JSON: {exc.msg}", exc.lineno, text, file)
+    except RecursionError:
+        return _malformed(f"malformed JSON: {TOO_DEEP}", None, text, file)
     doc = Document(data=data, file=file)
     try:  # positions only: the data is what json.loads gave
         node = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -91,6 +95,8 @@ def _read_yaml(text: str, file: str | None) -> Document:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         return _malformed(f"malformed YAML: {reason}", mark.line + 1 if mark else None, text, file)
+    except RecursionError:
+        return _malformed(f"malformed YAML: {TOO_DEEP}", None, text, file)
     return doc
 
 
@@ -110,9 +116,12 @@ class _Indexer:
     def index(self, node: yaml.Node, loc: Loc) -> None:
         self.count += 1
         if self.count > MAX_NODES:
-            raise _Stop(f"document too large: more than {MAX_NODES} values once aliases expand")
+            message = f"document too large: more than {MAX_NODES} values once aliases expand"
+            raise _Stop(message, node.start_mark.line + 1)
         if id(node) in self.open:
             raise _Stop("recursive alias: a value contains itself", node.start_mark.line + 1)
+        if len(loc) > MAX_DEPTH:
+            raise _Stop(TOO_DEEP, node.start_mark.line + 1)
         self.doc.lines.setdefault(loc, node.start_mark.line + 1)
         self.open.add(id(node))
         if isinstance(node, yaml.MappingNode):

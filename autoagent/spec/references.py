@@ -21,7 +21,7 @@ from autoagent.spec.tree import Node, ancestors, hint
 class Scope:
     """What the expressions of one step may see."""
 
-    params: set[str]
+    params: set[str] | None  # None: unknown (the spec's params are broken themselves)
     deps: set[str]  # ids whose outputs the step may reference
     everywhere: dict[str, Node]  # every id of the mission -> its (first) node
 
@@ -40,7 +40,7 @@ def expression_problems(node: Node, scope: Scope) -> list[tuple[Loc, str | None,
             what = "malformed" if "syntax error" in str(exc) else "unsafe"
             out.append((loc, fld, f"{what} expression {_short(text)}: {exc}"))
             continue
-        for param in sorted(info.param_refs - scope.params):
+        for param in sorted(info.param_refs - scope.params if scope.params is not None else ()):
             out.append((loc, fld, f"unknown param {param!r}{hint(param, scope.params)}"))
         own = {f.id} if loc[0] == "compensate" else set()
         for ref in sorted(info.step_refs - scope.deps - own):

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError, model_validator
 
 from autoagent.errors import ERROR_KINDS, Problem, SpecError
-from autoagent.spec.loader import Document, Loc, read_file, read_text
+from autoagent.spec.loader import MAX_DEPTH, Document, Loc, read_file, read_text
 from autoagent.spec.models import KIND_ERROR, MissionFields, MissionSpec, StepFields, kind_problems
 from autoagent.spec.references import Scope, expression_problems
 from autoagent.spec.shapes import field_name, translate
@@ -54,7 +54,11 @@ def _validate(doc: Document, *, base_dir: Path | None = None, _seen: frozenset[s
     if doc.file and base_dir is None:
         base_dir = Path(doc.file).resolve().parent
     checker = _Checker(doc, base_dir or Path.cwd(), _seen)
-    spec = checker.run()
+    try:
+        spec = checker.run()
+    except RecursionError:  # data nested beyond reason (text is capped by the loader)
+        checker.add(None, None, f"nested too deeply (more than {MAX_DEPTH} levels)")
+        spec = None
     if checker.problems or spec is None:
         raise SpecError(checker.problems)
     return spec
@@ -70,7 +74,7 @@ class _Checker:
         name = data.get("name") if isinstance(data, dict) else None
         fallback = Path(doc.file).stem if doc.file else "<spec>"
         self.mission = name if isinstance(name, str) and name else fallback
-        self.params: set[str] = set()
+        self.params: set[str] | None = set()  # None: the params are broken, skip their checks
         self.children: dict[str, MissionSpec] = {}
         self.roots: list[Node] = []
         self.everywhere: dict[str, Node] = {}
@@ -94,8 +98,8 @@ class _Checker:
         except ValidationError as exc:
             header = None
             self._shape(None, exc, data, (), MissionFields)
-            if isinstance(data.get("params"), dict):
-                self.params = set(data["params"])
+            raw_params = data.get("params", {})
+            self.params = set(raw_params) if isinstance(raw_params, dict) else None
         raw_steps = data.get("steps")
         self.roots = self._walk(raw_steps, ("steps",), None) if isinstance(raw_steps, list) else []
         nodes = all_nodes(self.roots)
@@ -182,8 +186,8 @@ class _Checker:
             first = self.everywhere.get(node.sid) if node.sid else None
             if first is not None and first is not node:
                 line = self.doc.line(first.loc) if self.doc.lines else None
-                at = f"line {line}" if line else f"path {first.path}"
-                message = f"duplicate id (first used at {at}); ids are unique in a whole mission"
+                at = field_name(first.loc) + (f", line {line}" if line else "")
+                message = f"duplicate id (first used by {at}); ids are unique in a whole mission"
                 self.add(node.sid, "id", message, (*node.loc, "id"))
 
     def _check_scope(self, nodes: list[Node]) -> None:

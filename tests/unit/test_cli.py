@@ -46,7 +46,7 @@ def test_validate_reports_every_problem_one_line_each(tmp_path):
     joined = "\n".join(lines)
     assert "step 'a', field 'agent': unknown agent 'ecko' (did you mean 'echo'?)" in joined
     assert "step 'b', field 'needs'" in joined and "'zz'" in joined
-    assert "step 'c', field 'input'" in joined
+    assert "step 'c', field 'input.value'" in joined
     assert "duplicate id" in joined
     assert "field 'colour': unknown field" in joined
     assert all(line.startswith(str(spec)) for line in lines), lines

@@ -16,11 +16,21 @@ def text(spec: str) -> str:
     return textwrap.dedent(spec).lstrip("\n")
 
 
-def problems_of(spec: str, **kwargs: Any) -> list[Problem]:
-    """Every problem of YAML/JSON spec text (which must be invalid)."""
+def problems_of(spec: str, *, lines: bool = True, **kwargs: Any) -> list[Problem]:
+    """Every problem of YAML/JSON spec text (which must be invalid).
+
+    Every problem must name its mission and be one line; with ``lines``, every problem must
+    carry the line it is about (text always has lines, unless it is not even a mapping).
+    """
     with pytest.raises(SpecError) as caught:
         loads(text(spec), **kwargs)
-    return caught.value.problems
+    problems = caught.value.problems
+    assert problems
+    for p in problems:
+        assert p.mission, p
+        assert "\n" not in str(p), repr(str(p))
+        assert not lines or p.line is not None, f"no line: {p}"
+    return problems
 
 
 def problems_of_data(data: Any, **kwargs: Any) -> list[Problem]:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from spec_testlib import find, line_of, problems_of, problems_of_data, text
 
 from autoagent.errors import SpecError
 from autoagent.spec import load, loads
 from autoagent.spec.loader import MAX_NODES, read_file, read_text
-from spec_testlib import find, line_of, problems_of, text
 
 NESTED = """
 name: nested
@@ -171,3 +171,28 @@ def test_fmt_json_reads_json_even_without_a_leading_brace():
     with pytest.raises(SpecError) as caught:
         loads("  \n" + spec, fmt="json")
     assert find(caught.value.problems, field="input.value").step == "a"
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "name: deep\nsteps: " + "[" * 5000 + "]" * 5000,
+        '{"name": "deep", "steps": ' + "[" * 5000 + "]" * 5000 + "}",
+        "name: deep\nsteps:\n  - {id: a, agent: echo, input: {value: "
+        + "[" * 150
+        + "]" * 150
+        + "}}",
+    ],
+)
+def test_deeply_nested_text_is_a_problem_not_a_crash(spec):
+    problem = find(problems_of(spec, lines=False), contains="nested too deeply")
+    assert problem.mission == "deep"
+
+
+def test_deeply_nested_data_is_a_problem_not_a_crash():
+    value: list = []
+    for _ in range(5000):
+        value = [value]
+    data = {"name": "deep", "steps": [{"id": "a", "agent": "echo", "input": {"value": value}}]}
+    problem = find(problems_of_data(data), contains="nested too deeply")
+    assert problem.mission == "deep"

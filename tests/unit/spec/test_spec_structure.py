@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import pytest
+from spec_testlib import find, line_of, problems_of, problems_of_data, text
 
 from autoagent.spec import loads
 from autoagent.spec.models import NO_KIND
-from spec_testlib import find, line_of, problems_of, problems_of_data, text
 
 
 @pytest.mark.parametrize("spec", ["- 1\n- 2\n", "just a string\n", "", "42\n"])
 def test_a_file_that_is_not_a_mapping(spec):
-    problem = find(problems_of(spec), contains="must be a mapping")
+    problem = find(problems_of(spec, lines=bool(spec)), contains="must be a mapping")
     assert problem.mission == "<spec>" and problem.step is None
 
 
