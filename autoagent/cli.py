@@ -33,8 +33,8 @@ err = Console(stderr=True, highlight=False)
 EXIT_FAILED, EXIT_INPUT, EXIT_REFUSED = 1, 2, 3
 
 
-def _prepare_environment() -> None:
-    """Defaults that must be in place before Prefect is imported."""
+def _prepare_environment(verbose: bool = False) -> None:
+    """Defaults that must be in place before Prefect is imported, then a quiet console."""
     from autoagent.settings import get_settings
 
     os.environ.setdefault(
@@ -42,10 +42,14 @@ def _prepare_environment() -> None:
     )
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
+    if not verbose:  # Prefect may configure logging later (the local server): set it up front
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+    _quiet_prefect_console(verbose)
 
 
 def _quiet_prefect_console(verbose: bool) -> None:
-    """Keep Prefect's own console logs for --verbose; they still reach the server and the UI."""
+    """Prefect's console logs (step tracebacks included) only with --verbose: the CLI shows each
+    step's error itself, and the logs still reach the server and the UI."""
     import logging
 
     from prefect.logging.handlers import PrefectConsoleHandler
@@ -55,7 +59,7 @@ def _quiet_prefect_console(verbose: bool) -> None:
     for logger in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]:
         for handler in getattr(logger, "handlers", []):
             if isinstance(handler, PrefectConsoleHandler):
-                handler.setLevel(logging.WARNING)
+                handler.setLevel(logging.CRITICAL)
 
 
 def _guard(action: Callable[[], int | None]) -> None:
@@ -136,10 +140,9 @@ def run(
         unknown = sorted(set(params) - set(spec.params))
         if unknown:
             raise SpecError.for_params(spec.name, unknown, sorted(spec.params))
-        _prepare_environment()
+        _prepare_environment(verbose)
         from autoagent import runs
 
-        _quiet_prefect_console(verbose)
         flow_run = runs.start(spec, params)
         out.print(f"mission {spec.name!r} run {flow_run.id}", markup=False)
         return _execute_and_report(flow_run)
@@ -155,10 +158,9 @@ def resume(
     """Run a crashed or failed mission again on the same run id; completed steps are not re-run."""
 
     def action() -> int:
-        _prepare_environment()
+        _prepare_environment(verbose)
         from autoagent import runs
 
-        _quiet_prefect_console(verbose)
         flow_run = runs.prepare_resume(run_id)
         out.print(f"resuming run {flow_run.id}", markup=False)
         return _execute_and_report(flow_run)

@@ -62,8 +62,9 @@ def status_tree(status: MissionStatus) -> Tree:
 
 def runs_table(rows: list[dict[str, Any]]) -> Table:
     table = Table(title="Recent missions", show_lines=False)
-    for column in ("run id", "mission", "state", "started", "duration"):
-        table.add_column(column)
+    table.add_column("run id", no_wrap=True, min_width=36)
+    for column in ("mission", "state", "started", "duration"):
+        table.add_column(column, overflow="fold")
     for row in rows:
         _, color = ICONS.get(row["state"].lower(), ("", "white"))
         table.add_row(

@@ -25,7 +25,7 @@ from prefect.exceptions import ObjectNotFound
 from prefect.settings import get_current_settings
 from prefect.states import Cancelled, Pending, State
 
-from autoagent.errors import AutoAgentError, RunError
+from autoagent.errors import AutoAgentError, Problem, RunError, SpecError
 from autoagent.settings import get_settings
 from autoagent.spec import MissionSpec
 
@@ -66,6 +66,8 @@ def start(spec: MissionSpec, params: dict[str, Any]) -> FlowRun:
     """Create the flow run (Pending) so its id exists before anything runs."""
     from flows.mission import mission
 
+    refuse_unsupported(spec)
+
     with get_client(sync_client=True) as client:
         return client.create_flow_run(
             flow=mission,
@@ -73,6 +75,22 @@ def start(spec: MissionSpec, params: dict[str, Any]) -> FlowRun:
             state=Pending(),
             tags=["autoagent", f"mission:{spec.name}"],
         )
+
+
+UNSUPPORTED_KINDS = ("approval", "wait", "event")
+
+
+def refuse_unsupported(spec: MissionSpec) -> None:
+    """Steps this runner cannot run yet fail the whole mission before it starts, never silently."""
+    problems = [
+        Problem(
+            spec.name, step.id, step.kind, f"'{step.kind}' steps cannot run yet in this version"
+        )
+        for _, step in spec.walk()
+        if step.kind in UNSUPPORTED_KINDS
+    ]
+    if problems:
+        raise SpecError(problems)
 
 
 def execute(flow_run: FlowRun) -> State:

@@ -13,6 +13,7 @@ from prefect.context import FlowRunContext
 from prefect.runtime import flow_run as current_run
 
 from autoagent.errors import AutoAgentError, SpecError
+from autoagent.runs import mark_alive, refuse_unsupported
 from autoagent.spec import MissionSpec, Step, validate_data
 from flows.report import publish_report
 from flows.scheduler import Scheduler, Scope, failures
@@ -51,13 +52,13 @@ def _group_run_name() -> str:
 def mission(spec: dict[str, Any], params: dict[str, Any] | None = None) -> dict[str, Any]:
     """Run a mission spec. ``params`` override the spec's param defaults."""
     validated = validate_data(spec)
+    refuse_unsupported(validated)
     unknown = sorted(set(params or {}) - set(validated.params))
     if unknown:
         raise SpecError.for_params(validated.name, unknown, sorted(validated.params))
     run_context = FlowRunContext.get()
     assert run_context is not None and run_context.flow_run is not None
     root = str(run_context.flow_run.id)
-    from autoagent.runs import mark_alive
 
     mark_alive(root)
     scope = Scope(

@@ -263,8 +263,9 @@ class MissionSpec(MissionFields):
             for step in steps:
                 path = f"{prefix}{step.id}"
                 out.append((path, step))
-                if step.steps:
-                    visit(step.steps, path + "/")
+                children = step.child.steps if step.child is not None else step.steps
+                if children:
+                    visit(children, path + "/")
 
         visit(self.steps, "")
         return out
