@@ -9,7 +9,7 @@ from prefect.client.schemas.objects import FlowRun
 from prefect.states import State
 
 from autoagent import runs, status
-from autoagent.spec import validate_data
+from autoagent.spec import MissionSpec, validate_data
 from flows import scheduler
 
 
@@ -39,7 +39,10 @@ def read_status(run_id: str) -> status.MissionStatus:
 
 
 def run_mission(data: dict[str, Any], params: dict[str, Any] | None = None) -> MissionRun:
-    spec = validate_data(data)
+    return run_loaded(validate_data(data), params)
+
+
+def run_loaded(spec: MissionSpec, params: dict[str, Any] | None = None) -> MissionRun:
     flow_run = runs.start(spec, params or {})
     state = runs.execute(flow_run)
     finished = {

@@ -197,3 +197,36 @@ def test_report_artifact_has_the_step_table(prefect_api):
     table = artifacts[0].data
     assert "| step | state | attempts | duration | output |" in table
     assert "| `only` | completed | 1 |" in table
+
+
+def test_for_each_group_and_child_mission(prefect_api, tmp_path):
+    from autoagent.spec import load
+    from tests.missions import run_loaded
+
+    (tmp_path / "kid.yaml").write_text(
+        "name: kid\nparams: {n: 1}\nsteps:\n"
+        "  - {id: k1, agent: echo, input: {value: '{{ params.n * 2 }}'}}\n"
+    )
+    (tmp_path / "parent.yaml").write_text(
+        "\n".join(
+            [
+                f"name: {_name('parent')}",
+                "params: {xs: [a, b]}",
+                "steps:",
+                "  - id: g",
+                "    for_each: '{{ params.xs }}'",
+                "    steps:",
+                "      - {id: up, agent: echo, input: {value: '{{ item | upper }}'}}",
+                "      - {id: two, agent: echo, needs: [up],"
+                " input: {value: '{{ steps.up.output }}{{ item }}'}}",
+                "  - {id: sub, mission: kid.yaml, needs: [g], params: {n: 21}}",
+                "  - {id: end, agent: echo, needs: [sub, g],"
+                " input: {value: ['{{ steps.g.output }}', '{{ steps.sub.output.k1 }}']}}",
+            ]
+        )
+    )
+    run = run_loaded(load(tmp_path / "parent.yaml"))
+    assert run.state.is_completed(), run.state.message
+    assert run.outputs()["end"] == [[{"up": "A", "two": "Aa"}, {"up": "B", "two": "Bb"}], 42]
+    assert run.step("g[1]/two").state == "completed"
+    assert run.step("sub/k1").state == "completed"
