@@ -8,6 +8,7 @@ the benchmark's worker processes). The work itself lives in ``work.py``, shared 
 from __future__ import annotations
 
 import work
+
 from autoagent.agents import tool
 
 

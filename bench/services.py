@@ -150,11 +150,13 @@ def start_prefect(home: Path, database: str, log_dir: Path, timeout: float = 120
     while time.monotonic() < deadline:
         if not service.alive():
             raise RuntimeError(f"prefect server exited:\n{service.log_tail()}")
-        with contextlib.suppress(Exception):
-            with urllib.request.urlopen(f"{api}/health", timeout=2) as response:
-                if response.status == 200:
-                    service.env["PREFECT_API_URL"] = api
-                    return service
+        with (
+            contextlib.suppress(Exception),
+            urllib.request.urlopen(f"{api}/health", timeout=2) as response,
+        ):
+            if response.status == 200:
+                service.env["PREFECT_API_URL"] = api
+                return service
         time.sleep(0.5)
     service.stop()
     raise RuntimeError(f"prefect server did not answer /api/health in {timeout:.0f}s")

@@ -40,6 +40,8 @@ def main(system: str) -> int:
                 answer(ok=True, seconds=instance.chain(command["n"]))
             elif op == "fanout":
                 answer(ok=True, seconds=instance.fanout(command["n"], command["nap"]))
+            elif op == "empty":
+                answer(ok=True, seconds=instance.empty())
             elif op == "resume":
                 first, resumed = instance.resume(command["n"], command["marker"])
                 answer(ok=True, first=first, resume=resumed)

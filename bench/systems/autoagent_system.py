@@ -11,9 +11,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from systems import WrongResult, expect
-
 import work
+
+from systems import WrongResult, expect
 
 TOOLS = "bench_tools"
 

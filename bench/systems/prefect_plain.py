@@ -18,11 +18,11 @@ import threading
 import time
 from typing import Any
 
+import work
 from prefect import flow, task
 from prefect.states import State
-from systems import WrongResult, expect
 
-import work
+from systems import WrongResult, expect
 
 
 @task
@@ -56,6 +56,11 @@ def fanout(n: int, seconds: float) -> int:
 
 _executed = {"light": 0}
 _lock = threading.Lock()
+
+
+@flow
+def empty() -> int:
+    return 0
 
 
 @task(persist_result=True)
@@ -96,6 +101,12 @@ class PlainPrefect:
     def fanout(self, n: int, nap: float) -> float:
         elapsed, state = self._timed(lambda: fanout(n, nap, return_state=True))
         expect("join output", state.result(), n)
+        return elapsed
+
+    def empty(self) -> float:
+        """An empty flow run: the fixed cost under every Prefect-based figure here."""
+        elapsed, state = self._timed(lambda: empty(return_state=True))
+        expect("empty flow output", state.result(), 0)
         return elapsed
 
     def resume(self, n: int, marker: str) -> tuple[float, float]:

@@ -17,9 +17,9 @@ import uuid
 from collections.abc import Coroutine
 from typing import Any
 
-from systems import expect
-
 import work
+
+from systems import expect
 
 TASK_QUEUE = "autoagent-bench"
 
