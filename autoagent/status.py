@@ -145,7 +145,7 @@ def _from_task_runs(status: StepStatus, runs: list[TaskRun]) -> None:
         real = [r for r in runs if r.state and r.state.is_completed() and r.state.name != "Cached"]
         if real:
             worker = _newest(real)
-    status.attempts = worker.run_count
+    status.attempts = 0 if status.state == "skipped" else worker.run_count
     if worker.start_time and worker.end_time:
         status.duration = (worker.end_time - worker.start_time).total_seconds()
     elif worker.total_run_time:

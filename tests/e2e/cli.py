@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -30,8 +32,20 @@ def autoagent(*args: str, env: dict[str, str], timeout: float = 180) -> subproce
 def start_autoagent(*args: str, env: dict[str, str], log: Path) -> subprocess.Popen:
     handle = log.open("w")
     return subprocess.Popen(
-        [AUTOAGENT, *args], env=env, stdout=handle, stderr=subprocess.STDOUT, text=True
+        [AUTOAGENT, *args],
+        env=env,
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
     )
+
+
+def kill_group(process: subprocess.Popen) -> None:
+    """SIGKILL the CLI and everything in its process group (the local server it started)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=10)
 
 
 def wait_for(predicate, *, timeout: float, what: str, process: subprocess.Popen | None = None):

@@ -15,7 +15,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.cli import autoagent, cli_env, run_id_in, start_autoagent, wait_for
+from tests.e2e.cli import (
+    autoagent,
+    cli_env,
+    kill_group,
+    run_id_in,
+    start_autoagent,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -57,8 +64,7 @@ def crash_and_resume(tmp_path: Path, env: dict[str, str]) -> None:
     try:
         wait_for(lambda: counts(tmp_path)["s4"] == 1, timeout=120, what="step 4", process=process)
     finally:
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=10)
+        kill_group(process)
     run_id = run_id_in(out.read_text())
     assert counts(tmp_path) == Counter({"s1": 1, "s2": 1, "s3": 1, "s4": 1})
 
@@ -106,7 +112,6 @@ def test_resume_refuses_a_live_run(tmp_path, prefect_server):
         assert "still alive" in refused.stderr
         assert "Traceback" not in refused.stderr
     finally:
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=10)
+        kill_group(process)
         kill_step_four(tmp_path)
     assert counts(tmp_path)["s5"] == 0

@@ -104,7 +104,7 @@ def test_params_are_yaml_scalars_and_lists():
 def test_run_refuses_step_kinds_this_version_cannot_run(tmp_path):
     spec = write(
         tmp_path,
-        "name: later\nsteps:\n  - {id: ok, approval: {title: \"Ship it\"}}\n",
+        'name: later\nsteps:\n  - {id: ok, approval: {title: "Ship it"}}\n',
     )
     result = runner.invoke(app, ["run", str(spec)])
     assert result.exit_code == 2
