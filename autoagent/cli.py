@@ -143,9 +143,10 @@ def run(
         _prepare_environment(verbose)
         from autoagent import runs
 
-        flow_run = runs.start(spec, params)
-        out.print(f"mission {spec.name!r} run {flow_run.id}", markup=False)
-        return _execute_and_report(flow_run)
+        with runs.session():
+            flow_run = runs.start(spec, params)
+            out.print(f"mission {spec.name!r} run {flow_run.id}", markup=False)
+            return _execute_and_report(flow_run)
 
     _guard(action)
 
@@ -161,9 +162,10 @@ def resume(
         _prepare_environment(verbose)
         from autoagent import runs
 
-        flow_run = runs.prepare_resume(run_id)
-        out.print(f"resuming run {flow_run.id}", markup=False)
-        return _execute_and_report(flow_run)
+        with runs.session():
+            flow_run = runs.prepare_resume(run_id)
+            out.print(f"resuming run {flow_run.id}", markup=False)
+            return _execute_and_report(flow_run)
 
     _guard(action)
 

@@ -13,7 +13,7 @@ import contextlib
 import contextvars
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from prefect import __version__ as prefect_version
 from prefect.client.schemas.objects import FlowRun
@@ -54,12 +54,26 @@ def _template(flow_run: FlowRun, flow_name: str) -> tuple[dict[str, str], list[R
 
 
 @contextlib.contextmanager
-def heartbeat(flow_run: FlowRun, every: float, flow_name: str = "mission") -> Iterator[None]:
-    """Emit a heartbeat now and every ``every`` seconds until the block exits."""
+def heartbeat(
+    flow_run: FlowRun,
+    every: float,
+    flow_name: str = "mission",
+    on_start: Callable[[], None] | None = None,
+) -> Iterator[None]:
+    """Emit a heartbeat now and every ``every`` seconds until the block exits.
+
+    ``on_start`` runs first in the heartbeat thread, off the mission's critical path (AutoAgent
+    records the process that runs the mission there).
+    """
     stop = threading.Event()
     resource, related = _template(flow_run, flow_name)
 
     def beat() -> None:
+        if on_start is not None:
+            try:
+                on_start()
+            except Exception:
+                logger.warning("could not record the mission's process", exc_info=True)
         while True:
             try:
                 emit_event(event=EVENT, resource=resource, related=related)

@@ -8,19 +8,23 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import socket
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from prefect import get_client
+from prefect.client.orchestration import SyncPrefectClient
 from prefect.client.schemas.filters import (
     FlowRunFilter,
     FlowRunFilterId,
     FlowRunFilterParentFlowRunId,
 )
 from prefect.client.schemas.objects import FlowRun, TaskRun
+from prefect.context import SyncClientContext
 from prefect.exceptions import ObjectNotFound
 from prefect.settings import get_current_settings
 from prefect.states import Cancelled, Pending, State
@@ -32,13 +36,32 @@ from autoagent.spec import MissionSpec
 MISSION_FLOW = "mission"
 
 
+@contextlib.contextmanager
+def _client() -> Iterator[SyncPrefectClient]:
+    """The client of the current ``session()`` (or of the flow run), else a new one."""
+    context = SyncClientContext.get()
+    if context is not None:
+        yield context.client
+    else:
+        with get_client(sync_client=True) as client:
+            yield client
+
+
+@contextlib.contextmanager
+def session() -> Iterator[None]:
+    """One API client for everything inside: the flow engine reuses it too, so a `run` pays for
+    one client (TLS context, CSRF token) instead of one per call."""
+    with SyncClientContext.get_or_create():
+        yield
+
+
 def host_pid() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def mark_alive(run_id: str) -> None:
     """Record which process runs the mission, so resume can tell a live run from a dead one."""
-    with get_client(sync_client=True) as client:
+    with _client() as client:
         client.update_flow_run(UUID(run_id), infrastructure_pid=host_pid())
 
 
@@ -52,7 +75,7 @@ def parse_run_id(run_id: str) -> UUID:
 def read_run(run_id: str) -> FlowRun:
     """The root mission run with that id, or RunError."""
     uuid = parse_run_id(run_id)
-    with get_client(sync_client=True) as client:
+    with _client() as client:
         try:
             flow_run = client.read_flow_run(uuid)
         except ObjectNotFound:
@@ -68,9 +91,10 @@ def start(spec: MissionSpec, params: dict[str, Any]) -> FlowRun:
 
     refuse_unsupported(spec)
 
-    with get_client(sync_client=True) as client:
+    with _client() as client:
         return client.create_flow_run(
             flow=mission,
+            name=f"{spec.name}-{secrets.token_hex(3)}",
             parameters={"spec": spec.model_dump(mode="json", exclude_none=True), "params": params},
             state=Pending(),
             tags=["autoagent", f"mission:{spec.name}"],
@@ -103,15 +127,17 @@ def execute(flow_run: FlowRun) -> State:
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     from autoagent.heartbeat import heartbeat
+    from blocks.storage import result_storage
     from flows.mission import mission
 
     every = heartbeat_seconds()
+    flow = mission.with_options(result_storage=result_storage())
     with (
         temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
-        heartbeat(flow_run, every),
+        heartbeat(flow_run, every, on_start=lambda: mark_alive(str(flow_run.id))),
     ):
         return run_flow(
-            mission, flow_run=flow_run, parameters=flow_run.parameters, return_type="state"
+            flow, flow_run=flow_run, parameters=flow_run.parameters, return_type="state"
         )
 
 
@@ -151,7 +177,7 @@ def last_heartbeat(flow_run_id: UUID) -> datetime | None:
         resource=EventResourceFilter(id=[f"prefect.flow-run.{flow_run_id}"]),
     )
     try:
-        with get_client(sync_client=True) as client:
+        with _client() as client:
             page = client.read_events(filter=event_filter, limit=50)
     except Exception:
         return None
@@ -189,7 +215,7 @@ def prepare_resume(run_id: str) -> FlowRun:
     """Prove the run is dead and put it back in a state the engine can run again."""
     flow_run = read_run(run_id)
     check_resumable(flow_run)
-    with get_client(sync_client=True) as client:
+    with _client() as client:
         client.set_flow_run_state(flow_run.id, Pending(message="resumed by autoagent"), force=True)
         return client.read_flow_run(flow_run.id)
 
@@ -198,7 +224,7 @@ def cancel(run_id: str) -> FlowRun:
     flow_run = read_run(run_id)
     if flow_run.state is not None and flow_run.state.is_final():
         raise RunError(f"run {run_id} already ended ({flow_run.state.name}): nothing to cancel")
-    with get_client(sync_client=True) as client:
+    with _client() as client:
         client.set_flow_run_state(
             flow_run.id, Cancelled(message="cancelled by autoagent"), force=True
         )
@@ -214,7 +240,7 @@ def cancel(run_id: str) -> FlowRun:
 def descendant_runs(root: UUID) -> list[FlowRun]:
     """The root run and every group/child run under it."""
     out: list[FlowRun] = []
-    with get_client(sync_client=True) as client:
+    with _client() as client:
         frontier = [root]
         out.extend(
             client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[root])))
@@ -232,7 +258,7 @@ def descendant_runs(root: UUID) -> list[FlowRun]:
 
 def task_runs(flow_run_ids: list[UUID]) -> list[TaskRun]:
     runs: list[TaskRun] = []
-    with get_client(sync_client=True) as client:
+    with _client() as client:
         offset = 0
         while True:
             page = client.read_task_runs(
@@ -273,7 +299,7 @@ def recent(limit: int = 20) -> list[FlowRun]:
     )
     from prefect.client.schemas.sorting import FlowRunSort
 
-    with get_client(sync_client=True) as client:
+    with _client() as client:
         return client.read_flow_runs(
             flow_filter=FlowFilter(name=FlowFilterName(any_=[MISSION_FLOW])),
             flow_run_filter=FlowRunFilter(

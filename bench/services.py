@@ -105,10 +105,6 @@ class Service:
                     os.killpg(proc.pid, signal.SIGKILL)
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     proc.wait(5)
-        if proc is not None:
-            # Children that outlived their leader (uvicorn workers) are still in its group.
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
         if self._log is not None:
             self._log.close()  # type: ignore[attr-defined]
             self._log = None

@@ -13,7 +13,7 @@ from prefect.context import FlowRunContext
 from prefect.runtime import flow_run as current_run
 
 from autoagent.errors import AutoAgentError, SpecError
-from autoagent.runs import mark_alive, refuse_unsupported
+from autoagent.runs import refuse_unsupported
 from autoagent.spec import MissionSpec, Step, validate_data
 from flows.report import publish_report
 from flows.scheduler import Scheduler, Scope, failures
@@ -32,11 +32,6 @@ class MissionFailed(AutoAgentError):
         super().__init__(f"{scope} failed: " + "; ".join(lines))
 
 
-def _mission_run_name() -> str:
-    spec = current_run.parameters.get("spec") or {}
-    return f"{spec.get('name', 'mission')}-{str(current_run.id)[:8]}"
-
-
 def _group_run_name() -> str:
     scope = current_run.parameters.get("scope") or {}
     return scope.get("prefix", "group/").rstrip("/")
@@ -44,7 +39,6 @@ def _group_run_name() -> str:
 
 @flow(
     name="mission",
-    flow_run_name=_mission_run_name,
     persist_result=False,
     validate_parameters=False,
     log_prints=True,
@@ -59,13 +53,12 @@ def mission(spec: dict[str, Any], params: dict[str, Any] | None = None) -> dict[
     run_context = FlowRunContext.get()
     assert run_context is not None and run_context.flow_run is not None
     root = str(run_context.flow_run.id)
-
-    mark_alive(root)
     scope = Scope(
         mission=validated.name,
         root_run_id=root,
         params={**validated.params, **(params or {})},
         defaults=validated.defaults,
+        resuming=run_context.flow_run.run_count >= 1,  # it ran before: a resume or a retry
     )
     outcomes = Scheduler(scope, _run_group).run(validated.steps)
     publish_report(validated, root)

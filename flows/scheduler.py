@@ -18,7 +18,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from prefect.results import ResultRecord
+from prefect.results import ResultRecord, ResultStore
+from prefect.serializers import JSONSerializer
 from prefect.settings import PREFECT_API_URL
 from prefect.states import State
 
@@ -26,7 +27,7 @@ from autoagent import expressions
 from autoagent.errors import ExpressionError, StepError
 from autoagent.settings import get_settings
 from autoagent.spec import Defaults, Step
-from tasks.step import SKIPPED, attempts, configured, run_step
+from tasks.step import SKIPPED, attempts, cache_key, configured, run_step
 
 COMPLETED, FAILED, SKIPPED_STATE, BLOCKED, RUNNING = (
     "completed",
@@ -36,6 +37,7 @@ COMPLETED, FAILED, SKIPPED_STATE, BLOCKED, RUNNING = (
     "running",
 )
 NO_ITEM = object()
+MISSING = object()
 
 
 @dataclass
@@ -64,6 +66,7 @@ class Scope:
     prefix: str = ""
     outputs: dict[str, Any] = field(default_factory=dict)
     item: Any = NO_ITEM
+    resuming: bool = False
 
     def to_json(self) -> dict[str, Any]:
         data = {
@@ -73,6 +76,7 @@ class Scope:
             "defaults": self.defaults.model_dump(mode="json"),
             "prefix": self.prefix,
             "outputs": self.outputs,
+            "resuming": self.resuming,
         }
         if self.item is not NO_ITEM:
             data["item"] = self.item
@@ -88,6 +92,7 @@ class Scope:
             prefix=data.get("prefix", ""),
             outputs=data.get("outputs", {}),
             item=data.get("item", NO_ITEM),
+            resuming=data.get("resuming", False),
         )
 
 
@@ -124,6 +129,7 @@ class Scheduler:
         self.outcomes: dict[str, Outcome] = {}
         self.outputs: dict[str, Any] = dict(scope.outputs)
         self._tasks: dict[str, Any] = {}
+        self._store: ResultStore | None = None
         self._lock = threading.Lock()
 
     # -- the loop --------------------------------------------------------------------------
@@ -256,6 +262,10 @@ class Scheduler:
                 resolved = expressions.render(step.input or {}, self._context(item))
             except ExpressionError as exc:
                 error = f"input: {exc}"
+        if self.scope.resuming and not skip and error is None:
+            found = self._completed_before(path, resolved)
+            if found is not MISSING:
+                return Outcome(path, COMPLETED, output=found, cached=True)
         policy = self._policy(step)
         task = self._task_for(step, policy) if not skip else run_step
         state = task(
@@ -294,6 +304,7 @@ class Scheduler:
             prefix=path + "/",
             outputs=self.outputs,
             item=inner_item,
+            resuming=self.scope.resuming,
         )
         if step.child is not None:
             try:
@@ -321,6 +332,26 @@ class Scheduler:
         if item is not NO_ITEM:
             context["item"] = item
         return context
+
+    def _completed_before(self, path: str, resolved: Any) -> Any:
+        """The persisted result of this step from an earlier attempt of the run, or MISSING.
+
+        On a resume most steps are done: reading their records here costs a file read, where
+        going through the task engine again costs a task run, its events and its cache lookup.
+        """
+        if self._store is None:
+            from blocks.storage import result_storage
+
+            self._store = ResultStore(
+                result_storage=result_storage(),
+                serializer=JSONSerializer(),
+                cache_result_in_memory=False,
+            )
+        try:
+            record = self._store.read(cache_key(self.scope.root_run_id, path, resolved))
+        except Exception:  # no record: the step never completed
+            return MISSING
+        return record.result
 
     def _task_for(self, step: Step, policy: tuple) -> Any:
         """The step task with this step's policy, built once per step (not once per item)."""

@@ -1,9 +1,9 @@
 """AutoAgent: the three scenarios as mission specs, run through ``autoagent.runs``.
 
-This is what ``autoagent run`` / ``autoagent resume`` do, minus their terminal output and their
-wait for the server to record every step afterwards: the timed span is ``runs.start`` (the flow
-run is created) to ``runs.execute`` returning the final state. Specs are validated before the
-clock starts, like a loaded spec file.
+This is what ``autoagent run`` / ``autoagent resume`` do (one ``runs.session()`` each), minus their
+terminal output and their wait for the server to record every step afterwards: the timed span is
+``runs.start`` (the flow run is created) to ``runs.execute`` returning the final state. Specs are
+validated before the clock starts, like a loaded spec file.
 """
 
 from __future__ import annotations
@@ -92,8 +92,9 @@ class AutoAgent:
 
     def _run(self, spec: Any, expect_ok: bool) -> tuple[float, Any]:
         started = time.perf_counter()
-        flow_run = self.runs.start(spec, {})
-        state = self.runs.execute(flow_run)
+        with self.runs.session():  # as `autoagent run` does: one API client for the run
+            flow_run = self.runs.start(spec, {})
+            state = self.runs.execute(flow_run)
         elapsed = time.perf_counter() - started
         if expect_ok and not state.is_completed():
             raise WrongResult(f"mission {spec.name} ended {state.name}: {state.message}")
@@ -119,8 +120,9 @@ class AutoAgent:
             raise WrongResult(f"first run should fail on its last step, it ended {state.name}")
         open(marker, "w").close()
         started = time.perf_counter()
-        again = self.runs.prepare_resume(str(flow_run.id))
-        state = self.runs.execute(again)
+        with self.runs.session():  # as `autoagent resume` does
+            again = self.runs.prepare_resume(str(flow_run.id))
+            state = self.runs.execute(again)
         resumed = time.perf_counter() - started
         if not state.is_completed():
             raise WrongResult(f"resume ended {state.name}: {state.message}")

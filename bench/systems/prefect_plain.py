@@ -1,7 +1,9 @@
 """Plain Prefect: the same work as hand-written, idiomatic Prefect 3 flows (the baseline).
 
-Sync flows and ``@task``s, the default ThreadPoolTaskRunner, ``.map()`` futures for the fan-out,
-the flow called like a function (that call creates the flow run, so creation is timed too).
+Sync flows and ``@task``s, the default ThreadPoolTaskRunner; the chain calls each task directly
+(the idiomatic form for a strictly sequential chain), the fan-out uses ``.map()`` futures handed
+to the join task; the flow is called like a function (that call creates the flow run, so flow-run
+creation is timed too).
 
 Result persistence is Prefect's default here, i.e. off for the chain and the fan-out: those runs
 keep results in memory only, so a crashed run has nothing to resume from and starts over, every
