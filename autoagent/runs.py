@@ -102,17 +102,20 @@ def start(spec: MissionSpec, params: dict[str, Any]) -> FlowRun:
 
 
 UNSUPPORTED_KINDS = ("approval", "wait", "event")
+UNSUPPORTED_FIELDS = ("compensate", "concurrency", "runs_on", "asset")
 
 
 def refuse_unsupported(spec: MissionSpec) -> None:
-    """Steps this runner cannot run yet fail the whole mission before it starts, never silently."""
-    problems = [
-        Problem(
-            spec.name, step.id, step.kind, f"'{step.kind}' steps cannot run yet in this version"
-        )
-        for _, step in spec.walk()
-        if step.kind in UNSUPPORTED_KINDS
-    ]
+    """What this runner cannot do yet fails the mission before it starts, never silently."""
+    problems: list[Problem] = []
+    for _, step in spec.walk():
+        if step.kind in UNSUPPORTED_KINDS:
+            message = f"'{step.kind}' steps cannot run yet in this version"
+            problems.append(Problem(spec.name, step.id, step.kind, message))
+        for name in UNSUPPORTED_FIELDS:
+            if getattr(step, name) is not None:
+                message = f"'{name}' is not supported yet in this version"
+                problems.append(Problem(spec.name, step.id, name, message))
     if problems:
         raise SpecError(problems)
 

@@ -109,3 +109,13 @@ def test_run_refuses_step_kinds_this_version_cannot_run(tmp_path):
     result = runner.invoke(app, ["run", str(spec)])
     assert result.exit_code == 2
     assert "step 'ok', field 'approval': 'approval' steps cannot run yet" in result.stderr
+
+
+def test_run_refuses_fields_this_version_ignores(tmp_path):
+    spec = write(
+        tmp_path,
+        "name: later\nsteps:\n  - {id: a, agent: echo, input: {value: 1}, runs_on: gpu-pool}\n",
+    )
+    result = runner.invoke(app, ["run", str(spec)])
+    assert result.exit_code == 2
+    assert "step 'a', field 'runs_on': 'runs_on' is not supported yet" in result.stderr
