@@ -58,7 +58,7 @@ def mission(spec: dict[str, Any], params: dict[str, Any] | None = None) -> dict[
         root_run_id=root,
         params={**validated.params, **(params or {})},
         defaults=validated.defaults,
-        resuming=run_context.flow_run.run_count >= 1,  # it ran before: a resume or a retry
+        resuming=run_context.flow_run.run_count > 1,  # it ran before: a resume or a retry
     )
     outcomes = Scheduler(scope, _run_group).run(validated.steps)
     publish_report(validated, root)

@@ -18,8 +18,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from prefect.results import ResultRecord, ResultStore
-from prefect.serializers import JSONSerializer
+from prefect.results import ResultRecord
 from prefect.settings import PREFECT_API_URL
 from prefect.states import State
 
@@ -27,7 +26,8 @@ from autoagent import expressions
 from autoagent.errors import ExpressionError, StepError
 from autoagent.settings import get_settings
 from autoagent.spec import Defaults, Step
-from tasks.step import SKIPPED, attempts, cache_key, configured, run_step
+from flows.results import MISSING, Results
+from tasks.step import SKIPPED, attempts, configured, run_step
 
 COMPLETED, FAILED, SKIPPED_STATE, BLOCKED, RUNNING = (
     "completed",
@@ -37,7 +37,6 @@ COMPLETED, FAILED, SKIPPED_STATE, BLOCKED, RUNNING = (
     "running",
 )
 NO_ITEM = object()
-MISSING = object()
 
 
 @dataclass
@@ -118,6 +117,7 @@ class _FanOut:
     step: Step
     results: list[Outcome | None]
     started: float
+    items: list[Any]
 
 
 class Scheduler:
@@ -129,7 +129,7 @@ class Scheduler:
         self.outcomes: dict[str, Outcome] = {}
         self.outputs: dict[str, Any] = dict(scope.outputs)
         self._tasks: dict[str, Any] = {}
-        self._store: ResultStore | None = None
+        self.results = Results(scope.root_run_id)
         self._lock = threading.Lock()
 
     # -- the loop --------------------------------------------------------------------------
@@ -140,9 +140,14 @@ class Scheduler:
         workers = get_settings().max_parallel_steps
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="step") as pool:
             while waiting or running:
-                for step in [s for s in waiting.values() if self._decided(s)]:
-                    del waiting[step.id]
-                    self._start(step, pool, running, fanouts)
+                # a step can finish without running (blocked, empty fan-out, done before):
+                # start until nothing more is ready
+                ready = [s for s in waiting.values() if self._decided(s)]
+                while ready:
+                    for step in ready:
+                        del waiting[step.id]
+                        self._start(step, pool, running, fanouts)
+                    ready = [s for s in waiting.values() if self._decided(s)]
                 if not running:
                     break
                 done, _ = wait(list(running), return_when=FIRST_COMPLETED)
@@ -192,7 +197,12 @@ class Scheduler:
         if not items:
             self._finish(step, Outcome(path, COMPLETED, output=[], duration=0.0))
             return
-        fanouts[step.id] = _FanOut(step, [None] * len(items), time.monotonic())
+        if self.scope.resuming:
+            found = self.results.read(path + ".all", items)
+            if found is not MISSING:
+                self._finish(step, Outcome(path, COMPLETED, output=found, cached=True))
+                return
+        fanouts[step.id] = _FanOut(step, [None] * len(items), time.monotonic(), items)
         for i, item in enumerate(items):
             running[self._submit(pool, step, i, item)] = (step, i)
 
@@ -214,10 +224,12 @@ class Scheduler:
         if bad:
             errors = "; ".join(f"{r.path}: {r.error}" for r in bad[:3])
             return Outcome(path, FAILED, error=errors, started=fan.started, duration=duration)
+        output = [r.output for r in results]
+        self.results.write(path + ".all", fan.items, output)
         return Outcome(
             path,
             COMPLETED,
-            output=[r.output for r in results],
+            output=output,
             started=fan.started,
             duration=duration,
             cached=all(r.cached for r in results),
@@ -263,7 +275,7 @@ class Scheduler:
             except ExpressionError as exc:
                 error = f"input: {exc}"
         if self.scope.resuming and not skip and error is None:
-            found = self._completed_before(path, resolved)
+            found = self.results.read(path, resolved)
             if found is not MISSING:
                 return Outcome(path, COMPLETED, output=found, cached=True)
         policy = self._policy(step)
@@ -316,10 +328,16 @@ class Scheduler:
             scope.defaults = step.child.defaults
             scope.outputs = {}
             scope.item = NO_ITEM
+        basis = {"params": scope.params, "item": None if scope.item is NO_ITEM else scope.item}
+        if self.scope.resuming:
+            found = self.results.read(path + ".all", basis)
+            if found is not MISSING:
+                return Outcome(path, COMPLETED, output=found, cached=True)
         try:
             output = self.run_group(step, scope)
         except Exception as exc:
             return Outcome(path, FAILED, error=str(exc), kind=getattr(exc, "kind", "error"))
+        self.results.write(path + ".all", basis, output)
         return Outcome(path, COMPLETED, output=output)
 
     # -- helpers -------------------------------------------------------------------------------
@@ -332,26 +350,6 @@ class Scheduler:
         if item is not NO_ITEM:
             context["item"] = item
         return context
-
-    def _completed_before(self, path: str, resolved: Any) -> Any:
-        """The persisted result of this step from an earlier attempt of the run, or MISSING.
-
-        On a resume most steps are done: reading their records here costs a file read, where
-        going through the task engine again costs a task run, its events and its cache lookup.
-        """
-        if self._store is None:
-            from blocks.storage import result_storage
-
-            self._store = ResultStore(
-                result_storage=result_storage(),
-                serializer=JSONSerializer(),
-                cache_result_in_memory=False,
-            )
-        try:
-            record = self._store.read(cache_key(self.scope.root_run_id, path, resolved))
-        except Exception:  # no record: the step never completed
-            return MISSING
-        return record.result
 
     def _task_for(self, step: Step, policy: tuple) -> Any:
         """The step task with this step's policy, built once per step (not once per item)."""

@@ -230,3 +230,25 @@ def test_for_each_group_and_child_mission(prefect_api, tmp_path):
     assert run.outputs()["end"] == [[{"up": "A", "two": "Aa"}, {"up": "B", "two": "Bb"}], 42]
     assert run.step("g[1]/two").state == "completed"
     assert run.step("sub/k1").state == "completed"
+
+
+def test_steps_after_an_empty_fan_out_and_a_blocked_step(prefect_api):
+    run = run_mission(
+        {
+            "name": _name("empty-fan"),
+            "params": {"none": []},
+            "steps": [
+                {"id": "fan", "agent": "echo", "for_each": "params.none", "input": {"value": 1}},
+                {"id": "after_fan", "agent": "echo", "needs": ["fan"], "input": {"value": 2}},
+                {"id": "then", "agent": "echo", "needs": ["after_fan"], "input": {"value": 3}},
+                {"id": "broken", "agent": "fail", "input": {}},
+                {"id": "blocked", "agent": "echo", "needs": ["broken"], "input": {"value": 4}},
+                {"id": "blocked_too", "agent": "echo", "needs": ["blocked"], "input": {"value": 5}},
+            ],
+        }
+    )
+    assert run.state.is_failed()
+    outputs = run.outputs()
+    assert outputs["fan"] == [] and outputs["after_fan"] == 2 and outputs["then"] == 3
+    assert run.step("blocked").state == "not run"
+    assert run.step("blocked_too").state == "not run"
