@@ -7,6 +7,7 @@ any step starts); ``resume`` runs the same flow run id again after proving it is
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import secrets
 import socket
@@ -34,6 +35,7 @@ from autoagent.settings import get_settings
 from autoagent.spec import MissionSpec
 
 MISSION_FLOW = "mission"
+logger = logging.getLogger("autoagent.runs")
 
 
 @contextlib.contextmanager
@@ -218,6 +220,10 @@ def prepare_resume(run_id: str) -> FlowRun:
     """Prove the run is dead and put it back in a state the engine can run again."""
     flow_run = read_run(run_id)
     check_resumable(flow_run)
+    from autoagent import processes
+
+    for path in processes.reap(str(flow_run.id)):
+        logger.warning("ended the process group step %r left running when its run died", path)
     with _client() as client:
         client.set_flow_run_state(flow_run.id, Pending(message="resumed by autoagent"), force=True)
         return client.read_flow_run(flow_run.id)

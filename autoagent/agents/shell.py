@@ -13,6 +13,7 @@ import time
 
 from pydantic import BaseModel, Field
 
+from autoagent import processes
 from autoagent.agents.base import AgentContext, AgentInput, BaseAgent
 from autoagent.errors import AgentInputError, ExitCodeError, StepTimeout
 
@@ -59,6 +60,7 @@ class ShellAgent(BaseAgent):
             errors="replace",
             start_new_session=True,
         )
+        token = processes.remember(ctx.run_id, ctx.step_path, proc.pid)
         finished = False
         try:
             stdout, stderr = proc.communicate(timeout=ctx.remaining())
@@ -71,6 +73,7 @@ class ShellAgent(BaseAgent):
         finally:
             if not finished:
                 kill_process_group(proc)
+            processes.forget(token)
         result = ShellOutput(
             stdout=stdout.rstrip("\r\n"), stderr=stderr.rstrip("\r\n"), exit_code=proc.returncode
         )

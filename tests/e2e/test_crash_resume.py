@@ -48,9 +48,15 @@ def counts(tmp_path: Path) -> Counter:
     return Counter(log.read_text().split()) if log.exists() else Counter()
 
 
-def kill_step_four(tmp_path: Path) -> None:
-    """The killed runner's shell step lives on in its own process group: end it as a machine
-    crash would, so it cannot write after the resume."""
+def step_four_alive(tmp_path: Path) -> bool:
+    """Whether the shell of step 4 (the leader of its own process group) still runs."""
+    from autoagent.runs import _process_alive
+
+    pid_file = tmp_path / "s4.pid"
+    return pid_file.exists() and _process_alive(int(pid_file.read_text()))
+
+
+def end_step_four(tmp_path: Path) -> None:
     pid_file = tmp_path / "s4.pid"
     if pid_file.exists():
         with contextlib.suppress(ProcessLookupError):
@@ -67,12 +73,13 @@ def crash_and_resume(tmp_path: Path, env: dict[str, str]) -> None:
         kill_group(process)
     run_id = run_id_in(out.read_text())
     assert counts(tmp_path) == Counter({"s1": 1, "s2": 1, "s3": 1, "s4": 1})
-
-    kill_step_four(tmp_path)
+    # the killed runner's shell step lives on in its own process group: resume must end it
+    assert step_four_alive(tmp_path)
 
     resumed = autoagent("resume", run_id, env=env, timeout=240)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert run_id in resumed.stdout
+    assert not step_four_alive(tmp_path), "resume left the crashed run's step 4 running"
     seen = counts(tmp_path)
     assert [seen[f"s{n}"] for n in (1, 2, 3, 5, 6)] == [1, 1, 1, 1, 1], seen
     assert 1 <= seen["s4"] <= 2, seen
@@ -113,5 +120,5 @@ def test_resume_refuses_a_live_run(tmp_path, prefect_server):
         assert "Traceback" not in refused.stderr
     finally:
         kill_group(process)
-        kill_step_four(tmp_path)
+        end_step_four(tmp_path)
     assert counts(tmp_path)["s5"] == 0
