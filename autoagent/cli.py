@@ -174,17 +174,17 @@ def _execute_and_report(flow_run: Any) -> int:
     from autoagent import runs
     from autoagent.render import progress_printer
     from autoagent.settings import get_settings
-    from flows import scheduler
+    from flows import outcomes
 
     listener = progress_printer(out)
-    scheduler.listeners.append(listener)
+    outcomes.listeners.append(listener)
     try:
         state = runs.execute(flow_run)
     finally:
-        scheduler.listeners.remove(listener)
+        outcomes.listeners.remove(listener)
     finished = {
         o.prefect_state.state_details.task_run_id
-        for o in scheduler.records.get(str(flow_run.id), {}).values()
+        for o in outcomes.records.get(str(flow_run.id), {}).values()
         if o.prefect_state is not None and o.prefect_state.state_details.task_run_id
     }
     complete = runs.wait_for_records(flow_run.id, finished, get_settings().record_wait_seconds)

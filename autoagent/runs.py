@@ -103,7 +103,7 @@ def start(spec: MissionSpec, params: dict[str, Any]) -> FlowRun:
         )
 
 
-UNSUPPORTED_KINDS = ("approval", "wait", "event")
+UNSUPPORTED_KINDS = ("approval", "event")
 UNSUPPORTED_FIELDS = ("compensate", "concurrency", "runs_on", "asset")
 
 

@@ -15,8 +15,9 @@ from prefect.runtime import flow_run as current_run
 from autoagent.errors import AutoAgentError, SpecError
 from autoagent.runs import refuse_unsupported
 from autoagent.spec import MissionSpec, Step, validate_data
+from flows.outcomes import Scope
 from flows.report import publish_report
-from flows.scheduler import Scheduler, Scope, failures
+from flows.scheduler import Scheduler, failures
 
 
 class MissionFailed(AutoAgentError):

@@ -8,7 +8,7 @@ from typing import Any
 from prefect.artifacts import create_markdown_artifact
 
 from autoagent.spec import MissionSpec
-from flows.scheduler import records
+from flows.outcomes import records
 from tasks.step import attempts
 
 

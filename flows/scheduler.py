@@ -9,13 +9,12 @@ order, so a resumed run finds its results whatever the order.
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from prefect.results import ResultRecord
@@ -25,92 +24,20 @@ from prefect.states import State
 from autoagent import expressions
 from autoagent.errors import ExpressionError, StepError
 from autoagent.settings import get_settings
-from autoagent.spec import Defaults, Step
+from autoagent.spec import Step
 from flows.backfill import ensure_recorded
+from flows.outcomes import (
+    BLOCKED,
+    COMPLETED,
+    FAILED,
+    NO_ITEM,
+    SKIPPED_STATE,
+    Outcome,
+    Scope,
+    record,
+)
 from flows.results import MISSING, Results
 from tasks.step import SKIPPED, attempts, configured, run_step
-
-COMPLETED, FAILED, SKIPPED_STATE, BLOCKED, RUNNING = (
-    "completed",
-    "failed",
-    "skipped",
-    "blocked",
-    "running",
-)
-NO_ITEM = object()
-
-
-@dataclass
-class Outcome:
-    """What became of one step (or one for_each item) in this process."""
-
-    path: str
-    state: str
-    output: Any = None
-    error: str | None = None
-    kind: str | None = None
-    started: float | None = None
-    duration: float | None = None
-    cached: bool = False
-    prefect_state: State | None = field(default=None, repr=False)
-
-
-@dataclass
-class Scope:
-    """Where a scheduler runs: the root run, the path prefix, and what expressions can see."""
-
-    mission: str
-    root_run_id: str
-    params: dict[str, Any]
-    defaults: Defaults
-    prefix: str = ""
-    outputs: dict[str, Any] = field(default_factory=dict)
-    item: Any = NO_ITEM
-    resuming: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        data = {
-            "mission": self.mission,
-            "root_run_id": self.root_run_id,
-            "params": self.params,
-            "defaults": self.defaults.model_dump(mode="json"),
-            "prefix": self.prefix,
-            "outputs": self.outputs,
-            "resuming": self.resuming,
-        }
-        if self.item is not NO_ITEM:
-            data["item"] = self.item
-        return data
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Scope:
-        return cls(
-            mission=data["mission"],
-            root_run_id=data["root_run_id"],
-            params=data["params"],
-            defaults=Defaults.model_validate(data["defaults"]),
-            prefix=data.get("prefix", ""),
-            outputs=data.get("outputs", {}),
-            item=data.get("item", NO_ITEM),
-            resuming=data.get("resuming", False),
-        )
-
-
-Listener = Callable[[Outcome], None]
-listeners: list[Listener] = []
-"""Called with every outcome as it happens (the CLI's live progress subscribes here)."""
-
-records: dict[str, dict[str, Outcome]] = {}
-"""Outcomes of this process by root run id, then path: read by the report and the CLI."""
-_records_lock = threading.Lock()
-
-
-def _record(scope: Scope, outcome: Outcome) -> None:
-    with _records_lock:
-        records.setdefault(scope.root_run_id, {})[outcome.path] = outcome
-    for listener in list(listeners):
-        with contextlib.suppress(Exception):  # a broken display must not break a mission
-            listener(outcome)
 
 
 @dataclass
@@ -216,7 +143,7 @@ class Scheduler:
                 self.outputs.update(_descendant_outputs(step, outcome.output))
         elif outcome.state == SKIPPED_STATE:
             self.outputs[step.id] = None
-        _record(self.scope, outcome)
+        record(self.scope, outcome)
 
     def _join(self, step: Step, fan: _FanOut) -> Outcome:
         results = [r for r in fan.results if r is not None]
@@ -255,7 +182,9 @@ class Scheduler:
     def _unit(self, step: Step, path: str, item: Any, skip: bool, error: str | None) -> Outcome:
         started = time.monotonic()
         try:
-            if step.agent is None and not skip and error is None:
+            if step.wait is not None and not skip and error is None:
+                outcome = self._wait_unit(step, path, item)
+            elif step.agent is None and not skip and error is None:
                 outcome = self._group_unit(step, path, item)
             else:
                 outcome = self._task_unit(step, path, item, skip, error)
@@ -264,7 +193,7 @@ class Scheduler:
         outcome.started = started
         outcome.duration = time.monotonic() - started
         if outcome.path != self.scope.prefix + step.id:  # a for_each item
-            _record(self.scope, outcome)
+            record(self.scope, outcome)
         return outcome
 
     def _task_unit(
@@ -308,6 +237,32 @@ class Scheduler:
         kind = exc.kind if isinstance(exc, StepError) else "error"
         message = str(exc) if isinstance(exc, BaseException) else (state.message or state.name)
         return Outcome(path, FAILED, error=message, kind=kind, prefect_state=state)
+
+    def _wait_unit(self, step: Step, path: str, item: Any) -> Outcome:
+        """A durable timer: fix the deadline once (persisted), then sleep towards it."""
+        from blocks.storage import result_storage
+        from tasks.wait import fix_deadline, sleep_until
+
+        assert step.wait is not None
+        try:
+            wait = expressions.render(
+                step.wait.model_dump(mode="json", exclude_none=True), self._context(item)
+            )
+        except ExpressionError as exc:
+            return Outcome(path, FAILED, error=f"wait: {exc}", kind="expression")
+        storage = result_storage()
+        common = {"root_run_id": self.scope.root_run_id, "path": path}
+        state = fix_deadline.with_options(result_storage=storage)(
+            **common, wait=wait, return_state=True
+        )
+        if not state.is_completed():
+            return Outcome(path, FAILED, error=str(state.result(raise_on_failure=False)))
+        state = sleep_until.with_options(result_storage=storage)(
+            **common, deadline=_value(state), return_state=True
+        )
+        if not state.is_completed():
+            return Outcome(path, FAILED, error=str(state.result(raise_on_failure=False)))
+        return Outcome(path, COMPLETED, output=_value(state), cached=state.name == "Cached")
 
     def _group_unit(self, step: Step, path: str, item: Any) -> Outcome:
         inner_item = item if item is not NO_ITEM else self.scope.item

@@ -10,7 +10,7 @@ from prefect.states import State
 
 from autoagent import runs, status
 from autoagent.spec import MissionSpec, validate_data
-from flows import scheduler
+from flows import outcomes
 
 
 @dataclass
@@ -29,7 +29,7 @@ class MissionRun:
         return found
 
     def outputs(self) -> dict[str, Any]:
-        return {p: o.output for p, o in scheduler.records.get(self.id, {}).items()}
+        return {p: o.output for p, o in outcomes.records.get(self.id, {}).items()}
 
 
 def read_status(run_id: str) -> status.MissionStatus:
@@ -47,7 +47,7 @@ def run_loaded(spec: MissionSpec, params: dict[str, Any] | None = None) -> Missi
     state = runs.execute(flow_run)
     finished = {
         o.prefect_state.state_details.task_run_id
-        for o in scheduler.records.get(str(flow_run.id), {}).values()
+        for o in outcomes.records.get(str(flow_run.id), {}).values()
         if o.prefect_state is not None
     }
     assert runs.wait_for_records(flow_run.id, finished, 30)

@@ -113,7 +113,7 @@ class AutoAgent:
         return elapsed
 
     def resume(self, n: int, marker: str) -> tuple[float, float]:
-        from flows import scheduler
+        from flows import outcomes
 
         first, (flow_run, state) = self._run(self.validate(resume_spec(n, marker)), False)
         if not state.is_failed():
@@ -127,12 +127,12 @@ class AutoAgent:
         if not state.is_completed():
             raise WrongResult(f"resume ended {state.name}: {state.message}")
         expect("last output", state.result()["last"], n - 1)
-        outcomes = scheduler.records.get(str(flow_run.id), {})
-        work = outcomes.get("work")
+        done = outcomes.records.get(str(flow_run.id), {})
+        work = done.get("work")
         if work is not None and work.cached:  # the whole fan-out came back from its one record
             cached = len(work.output)
         else:
-            cached = sum(1 for path, o in outcomes.items() if path.startswith("work[") and o.cached)
+            cached = sum(1 for path, o in done.items() if path.startswith("work[") and o.cached)
         _forget(flow_run)
         expect("steps served from cache on resume", cached, n - 1)
         return first, resumed
@@ -143,9 +143,9 @@ class AutoAgent:
 
 def _forget(flow_run: Any) -> None:
     """Drop this process's in-memory record of a finished run (it only feeds the CLI)."""
-    from flows import scheduler
+    from flows import outcomes
 
-    scheduler.records.pop(str(flow_run.id), None)
+    outcomes.records.pop(str(flow_run.id), None)
 
 
 def make() -> AutoAgent:

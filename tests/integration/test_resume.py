@@ -10,7 +10,7 @@ import pytest
 
 from autoagent import runs
 from autoagent.errors import RunError
-from flows import scheduler
+from flows import outcomes
 from tests.missions import read_status, run_mission
 
 pytestmark = pytest.mark.integration
@@ -61,12 +61,12 @@ def test_resume_skips_completed_fan_out_and_group(prefect_api, tmp_path):
     state = runs.execute(flow_run)
     assert state.is_completed(), state.message
     assert Counter(log.read_text().split()) == before
-    outcomes = scheduler.records[run.id]
-    assert outcomes["fan"].cached and outcomes["grp"].cached
-    assert outcomes["fan"].output == [
+    done = outcomes.records[run.id]
+    assert done["fan"].cached and done["grp"].cached
+    assert done["fan"].output == [
         {"stdout": str(i), "stderr": "", "exit_code": 0} for i in (1, 2, 3, 4)
     ]
-    assert outcomes["last"].output == "finished"
+    assert done["last"].output == "finished"
     status = read_status(run.id)
     assert status.state == "Completed"
     assert [s.state for s in status.steps] == ["completed"] * 3

@@ -252,3 +252,23 @@ def test_steps_after_an_empty_fan_out_and_a_blocked_step(prefect_api):
     assert outputs["fan"] == [] and outputs["after_fan"] == 2 and outputs["then"] == 3
     assert run.step("blocked").state == "not run"
     assert run.step("blocked_too").state == "not run"
+
+
+def test_wait_step_sleeps_until_its_deadline(prefect_api):
+    from datetime import datetime
+
+    run = run_mission(
+        {
+            "name": _name("wait"),
+            "params": {"pause": 1.5},
+            "steps": [
+                {"id": "pause", "wait": {"seconds": "{{ params.pause }}"}},
+                {"id": "after", "agent": "echo", "needs": ["pause"], "input": {"value": 1}},
+            ],
+        }
+    )
+    assert run.state.is_completed(), run.state.message
+    output = run.outputs()["pause"]
+    assert datetime.fromisoformat(output["woke_at"]) >= datetime.fromisoformat(output["until"])
+    assert run.step("pause").state == "completed"
+    assert run.step("pause").duration >= 1.4
