@@ -102,7 +102,9 @@ def build(root: FlowRun, flow_runs: list[FlowRun], task_runs: list[TaskRun]) -> 
         return status
 
     steps = [node(s, s.id) for s in spec.steps]
-    if ended:
+    if root.state is not None and root.state.is_completed():
+        _mark_done(steps)
+    elif ended:
         _mark_blocked(steps)
     duration = root.total_run_time.total_seconds() if root.total_run_time else None
     return MissionStatus(
@@ -182,6 +184,16 @@ def _join(status: StepStatus, ended: bool) -> None:
     status.attempts = max((c.attempts for c in status.children), default=0)
     durations = [c.duration for c in status.children if c.duration is not None]
     status.duration = max(durations) if durations else None
+
+
+def _mark_done(nodes: list[StepStatus]) -> None:
+    """A completed mission completed every step it did not skip. A step without a task run
+    completed in an attempt whose records the server lost (the local server drops records still
+    queued when a process is killed) and was not run again on resume."""
+    for node in nodes:
+        if node.state == "pending":
+            node.state = "completed"
+        _mark_done(node.children)
 
 
 def _mark_blocked(nodes: list[StepStatus]) -> None:

@@ -25,7 +25,6 @@ from autoagent import expressions
 from autoagent.errors import ExpressionError, StepError
 from autoagent.settings import get_settings
 from autoagent.spec import Step
-from flows.backfill import ensure_recorded
 from flows.outcomes import (
     BLOCKED,
     COMPLETED,
@@ -128,7 +127,6 @@ class Scheduler:
         if self.scope.resuming:
             found = self.results.read(path + ".all", items)
             if found is not MISSING:
-                ensure_recorded(self.scope.root_run_id, [f"{path}[{i}]" for i in range(len(items))])
                 self._finish(step, Outcome(path, COMPLETED, output=found, cached=True))
                 return
         fanouts[step.id] = _FanOut(step, [None] * len(items), time.monotonic(), items)
@@ -208,7 +206,6 @@ class Scheduler:
         if self.scope.resuming and not skip and error is None:
             found = self.results.read(path, resolved)
             if found is not MISSING:
-                ensure_recorded(self.scope.root_run_id, [path])
                 return Outcome(path, COMPLETED, output=found, cached=True)
         policy = self._policy(step)
         task = self._task_for(step, policy) if not skip else run_step
