@@ -146,4 +146,4 @@ ERROR_KINDS: frozenset[str] = frozenset(
     }
 )
 """Kinds that ``retry_on`` may name. Third-party agents may raise StepError with their own kind;
-validation warns only on kinds outside this set when no registered agent declares them."""
+validation refuses any other kind unless a registered agent declares it in ``error_kinds``."""

@@ -36,7 +36,7 @@ from flows.outcomes import (
     record,
 )
 from flows.results import MISSING, Results
-from tasks.step import SKIPPED, attempts, configured, run_step
+from tasks.step import SKIPPED, configured, run_step
 
 
 @dataclass
@@ -354,7 +354,3 @@ def _descendant_outputs(group: Step, output: dict[str, Any]) -> dict[str, Any]:
 
 def failures(outcomes: dict[str, Outcome]) -> list[Outcome]:
     return [o for o in outcomes.values() if o.state in (FAILED, BLOCKED)]
-
-
-def attempts_of(root_run_id: str, path: str) -> int:
-    return attempts.get((root_run_id, path), 0)

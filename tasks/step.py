@@ -99,9 +99,10 @@ def configured(
     backoff: RetryBackoff,
     retry_on: tuple[str, ...] | None,
     timeout: float | None,
-    storage_id: str,
+    api_url: str,
 ) -> Task[..., Any]:
-    """The step task with one step's policy; cached so each distinct policy is built once."""
+    """The step task with one step's policy; cached so each distinct policy is built once (per API
+    URL: the results block it persists to belongs to that server)."""
     from blocks.storage import result_storage
 
     return run_step.with_options(
