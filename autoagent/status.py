@@ -187,11 +187,11 @@ def _join(status: StepStatus, ended: bool) -> None:
 
 
 def _mark_done(nodes: list[StepStatus]) -> None:
-    """A completed mission completed every step it did not skip. A step without a task run
-    completed in an attempt whose records the server lost (the local server drops records still
-    queued when a process is killed) and was not run again on resume."""
+    """A completed mission completed every step it did not skip. A step left without a final
+    record (none, or a stale running one) completed in an attempt whose last records the server
+    lost (states still queued when a process is killed are dropped) and was not run again."""
     for node in nodes:
-        if node.state == "pending":
+        if node.state in ("pending", "running", "retrying"):
             node.state = "completed"
         _mark_done(node.children)
 

@@ -1,0 +1,51 @@
+"""The status tree from server records, including records a killed process never finished."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from uuid import uuid4
+
+from prefect.client.schemas.objects import FlowRun, TaskRun
+from prefect.states import Completed, Failed, Running
+
+from autoagent import status
+
+SPEC = {
+    "name": "m",
+    "steps": [
+        {"id": "a", "agent": "echo", "input": {"value": 1}},
+        {"id": "b", "agent": "echo", "needs": ["a"], "input": {"value": 1}},
+        {"id": "c", "agent": "echo", "needs": ["b"], "input": {"value": 1}},
+    ],
+}
+
+
+def _root(state) -> FlowRun:
+    return FlowRun(id=uuid4(), name="m-1", flow_id=uuid4(), parameters={"spec": SPEC}, state=state)
+
+
+def _task(name: str, state, root: FlowRun) -> TaskRun:
+    return TaskRun(
+        id=uuid4(),
+        name=name,
+        flow_run_id=root.id,
+        task_key="step",
+        dynamic_key=name,
+        state=state,
+        created=datetime.now(UTC),
+    )
+
+
+def test_completed_mission_shows_steps_with_lost_records_as_completed():
+    root = _root(Completed())
+    tree = status.build(root, [root], [_task("a", Completed(), root), _task("b", Running(), root)])
+    assert [s.state for s in tree.steps] == ["completed", "completed", "completed"]
+
+
+def test_failed_mission_shows_what_did_not_run():
+    root = _root(Failed())
+    tree = status.build(
+        root, [root], [_task("a", Completed(), root), _task("b", Failed(message="boom"), root)]
+    )
+    assert [s.state for s in tree.steps] == ["completed", "failed", "not run"]
+    assert tree.steps[1].error == "boom"
