@@ -14,7 +14,7 @@ from prefect.runtime import flow_run as current_run
 
 from autoagent.errors import AutoAgentError, SpecError
 from autoagent.runs import refuse_unsupported
-from autoagent.spec import MissionSpec, Step, validate_data
+from autoagent.spec import Step, validate_data
 from flows.outcomes import Scope
 from flows.report import publish_report
 from flows.scheduler import Scheduler, failures
@@ -92,4 +92,4 @@ def _run_group(step: Step, scope: Scope) -> dict[str, Any]:
     return group(steps=[s.model_dump(mode="json") for s in steps], scope=scope.to_json())
 
 
-__all__ = ["MissionFailed", "MissionSpec", "group", "mission"]
+__all__ = ["MissionFailed", "group", "mission"]
