@@ -229,20 +229,32 @@ def prepare_resume(run_id: str) -> FlowRun:
         return client.read_flow_run(flow_run.id)
 
 
-def cancel(run_id: str) -> FlowRun:
+def cancel(run_id: str, grace: float = 15.0) -> FlowRun:
+    """Stop a run that has not finished: its process on this machine gets SIGTERM (SIGKILL after
+    ``grace``), its shell steps' process groups are ended, then the run is marked Cancelled (after
+    the process is gone, so a dying engine cannot overwrite it with Crashed)."""
+    import signal
+
+    from autoagent import processes
+
     flow_run = read_run(run_id)
     if flow_run.state is not None and flow_run.state.is_final():
         raise RunError(f"run {run_id} already ended ({flow_run.state.name}): nothing to cancel")
+    host, _, pid_text = (flow_run.infrastructure_pid or "").rpartition(":")
+    if host == socket.gethostname() and pid_text.isdigit() and int(pid_text) != os.getpid():
+        pid = int(pid_text)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + grace
+            while _process_alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if _process_alive(pid):
+                os.kill(pid, signal.SIGKILL)
+    processes.reap(str(flow_run.id))
     with _client() as client:
         client.set_flow_run_state(
             flow_run.id, Cancelled(message="cancelled by autoagent"), force=True
         )
-    host, _, pid_text = (flow_run.infrastructure_pid or "").rpartition(":")
-    if host == socket.gethostname() and pid_text.isdigit() and int(pid_text) != os.getpid():
-        import signal
-
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(int(pid_text), signal.SIGTERM)
     return read_run(run_id)
 
 

@@ -122,3 +122,26 @@ def test_resume_refuses_a_live_run(tmp_path, prefect_server):
         kill_group(process)
         end_step_four(tmp_path)
     assert counts(tmp_path)["s5"] == 0
+
+
+@pytest.mark.integration
+def test_cancel_stops_a_live_run_and_its_steps(tmp_path, prefect_server):
+    env = cli_env(prefect_server.env())
+    spec = six_step_spec(tmp_path)
+    out = tmp_path / "run.out"
+    process = start_autoagent("run", str(spec), env=env, log=out)
+    try:
+        wait_for(lambda: counts(tmp_path)["s4"] == 1, timeout=120, what="step 4", process=process)
+        run_id = run_id_in(out.read_text())
+        cancelled = autoagent("cancel", run_id, env=env)
+        assert cancelled.returncode == 0, cancelled.stdout + cancelled.stderr
+        assert "Cancelled" in cancelled.stdout
+        process.wait(timeout=30)
+        assert process.returncode != 0
+        assert not step_four_alive(tmp_path), "cancel left step 4 running"
+        status = autoagent("status", run_id, env=env)
+        assert "Cancelled" in status.stdout, status.stdout
+    finally:
+        kill_group(process)
+        end_step_four(tmp_path)
+    assert counts(tmp_path)["s5"] == 0
