@@ -10,7 +10,9 @@ import contextlib
 import os
 import signal
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
+from subprocess import Popen
 
 import pytest
 import yaml
@@ -63,6 +65,19 @@ def end_step_four(tmp_path: Path) -> None:
             os.killpg(int(pid_file.read_text()), signal.SIGKILL)
 
 
+@contextlib.contextmanager
+def running_at_step_four(tmp_path: Path, env: dict[str, str]) -> Iterator[tuple[Popen, str]]:
+    """`autoagent run` of the six steps, held while step 4 runs; everything ended afterwards."""
+    out = tmp_path / "run.out"
+    process = start_autoagent("run", str(six_step_spec(tmp_path)), env=env, log=out)
+    try:
+        wait_for(lambda: counts(tmp_path)["s4"] == 1, timeout=120, what="step 4", process=process)
+        yield process, run_id_in(out.read_text())
+    finally:
+        kill_group(process)
+        end_step_four(tmp_path)
+
+
 def crash_and_resume(tmp_path: Path, env: dict[str, str]) -> None:
     spec = six_step_spec(tmp_path)
     out = tmp_path / "run.out"
@@ -108,31 +123,18 @@ def test_crash_and_resume_on_postgres_server(tmp_path, prefect_server):
 @pytest.mark.integration
 def test_resume_refuses_a_live_run(tmp_path, prefect_server):
     env = cli_env(prefect_server.env())
-    spec = six_step_spec(tmp_path)
-    out = tmp_path / "run.out"
-    process = start_autoagent("run", str(spec), env=env, log=out)
-    try:
-        wait_for(lambda: counts(tmp_path)["s4"] == 1, timeout=120, what="step 4", process=process)
-        run_id = run_id_in(out.read_text())
+    with running_at_step_four(tmp_path, env) as (_process, run_id):
         refused = autoagent("resume", run_id, env=env)
         assert refused.returncode == 3, refused.stdout + refused.stderr
         assert "still alive" in refused.stderr
         assert "Traceback" not in refused.stderr
-    finally:
-        kill_group(process)
-        end_step_four(tmp_path)
     assert counts(tmp_path)["s5"] == 0
 
 
 @pytest.mark.integration
 def test_cancel_stops_a_live_run_and_its_steps(tmp_path, prefect_server):
     env = cli_env(prefect_server.env())
-    spec = six_step_spec(tmp_path)
-    out = tmp_path / "run.out"
-    process = start_autoagent("run", str(spec), env=env, log=out)
-    try:
-        wait_for(lambda: counts(tmp_path)["s4"] == 1, timeout=120, what="step 4", process=process)
-        run_id = run_id_in(out.read_text())
+    with running_at_step_four(tmp_path, env) as (process, run_id):
         cancelled = autoagent("cancel", run_id, env=env)
         assert cancelled.returncode == 0, cancelled.stdout + cancelled.stderr
         assert "Cancelled" in cancelled.stdout
@@ -141,7 +143,4 @@ def test_cancel_stops_a_live_run_and_its_steps(tmp_path, prefect_server):
         assert not step_four_alive(tmp_path), "cancel left step 4 running"
         status = autoagent("status", run_id, env=env)
         assert "Cancelled" in status.stdout, status.stdout
-    finally:
-        kill_group(process)
-        end_step_four(tmp_path)
     assert counts(tmp_path)["s5"] == 0
