@@ -230,10 +230,7 @@ class Scheduler:
                 cached=state.name == "Cached",
                 prefect_state=state,
             )
-        exc = state.result(raise_on_failure=False)
-        kind = exc.kind if isinstance(exc, StepError) else "error"
-        message = str(exc) if isinstance(exc, BaseException) else (state.message or state.name)
-        return Outcome(path, FAILED, error=message, kind=kind, prefect_state=state)
+        return _failed(path, state)
 
     def _wait_unit(self, step: Step, path: str, item: Any) -> Outcome:
         """A durable timer: fix the deadline once (persisted), then sleep towards it."""
@@ -253,12 +250,12 @@ class Scheduler:
             **common, wait=wait, return_state=True
         )
         if not state.is_completed():
-            return Outcome(path, FAILED, error=str(state.result(raise_on_failure=False)))
+            return _failed(path, state)
         state = sleep_until.with_options(result_storage=storage)(
             **common, deadline=_value(state), return_state=True
         )
         if not state.is_completed():
-            return Outcome(path, FAILED, error=str(state.result(raise_on_failure=False)))
+            return _failed(path, state)
         return Outcome(path, COMPLETED, output=_value(state), cached=state.name == "Cached")
 
     def _group_unit(self, step: Step, path: str, item: Any) -> Outcome:
@@ -320,6 +317,14 @@ class Scheduler:
         retry_on = step.retry_on if step.retry_on is not None else d.retry_on
         timeout = step.timeout if step.timeout is not None else d.timeout
         return retries, backoff, tuple(retry_on) if retry_on is not None else None, timeout
+
+
+def _failed(path: str, state: State) -> Outcome:
+    """The outcome of a task that ended without completing: its error and kind."""
+    exc = state.result(raise_on_failure=False)
+    kind = exc.kind if isinstance(exc, StepError) else "error"
+    message = str(exc) if isinstance(exc, BaseException) else (state.message or state.name)
+    return Outcome(path, FAILED, error=message, kind=kind, prefect_state=state)
 
 
 def _value(state: State) -> Any:
