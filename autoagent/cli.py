@@ -27,7 +27,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console(highlight=False)
+# piped output (logs, scripts, CI) gets room for a run table instead of 80 columns
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, highlight=False)
 
 EXIT_FAILED, EXIT_INPUT, EXIT_REFUSED = 1, 2, 3
@@ -92,17 +93,17 @@ def _guard(action: Callable[[], int | None]) -> None:
     raise typer.Exit(code or 0)
 
 
-def parse_params(pairs: list[str]) -> dict[str, Any]:
+def parse_params(pairs: list[str], option: str = "--param") -> dict[str, Any]:
     """``k=v`` pairs; values are YAML scalars or lists (``n=3``, ``flag=true``, ``xs=[1,2]``)."""
     params: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise AutoAgentError(f"--param {pair!r}: expected KEY=VALUE")
+            raise AutoAgentError(f"{option} {pair!r}: expected KEY=VALUE")
         try:
             params[key.strip()] = yaml.safe_load(value) if value.strip() else ""
         except yaml.YAMLError as exc:
-            raise AutoAgentError(f"--param {key}: cannot read value {value!r}: {exc}") from None
+            raise AutoAgentError(f"{option} {key}: cannot read value {value!r}: {exc}") from None
     return params
 
 
@@ -144,7 +145,7 @@ def run(
         from autoagent import runs
 
         with runs.session():
-            flow_run = runs.start(spec, params)
+            flow_run = runs.start(spec, params, auto_approve=auto_approve)
             out.print(f"mission {spec.name!r} run {flow_run.id}", markup=False)
             return _execute_and_report(flow_run)
 
@@ -176,7 +177,7 @@ def _execute_and_report(flow_run: Any) -> int:
     from autoagent.settings import get_settings
     from flows import outcomes
 
-    listener = progress_printer(out)
+    listener = progress_printer(out, str(flow_run.id))
     outcomes.listeners.append(listener)
     try:
         state = runs.execute(flow_run)
@@ -198,13 +199,21 @@ def _execute_and_report(flow_run: Any) -> int:
 
 
 def _print_status(run_id: str) -> None:
-    from autoagent import runs, status
-    from autoagent.render import status_tree
+    from autoagent import runs, status, waits
+    from autoagent.render import answer_lines, status_tree
 
     root = runs.read_run(run_id)
     flow_runs = runs.descendant_runs(root.id)
     tasks = runs.task_runs([r.id for r in flow_runs])
-    out.print(status_tree(status.build(root, flow_runs, tasks)))
+    ended = root.state is not None and root.state.is_final()
+    waiting = [] if ended else waits.waiting(root.id)
+    tree = status.build(root, flow_runs, tasks, waiting)
+    out.print(status_tree(tree))
+    lines = answer_lines(tree)
+    if lines:
+        out.print("to answer:", style="bold")
+        for line in lines:
+            out.print(f"  {line}", markup=False, soft_wrap=True)
 
 
 @app.command("status")
@@ -227,12 +236,14 @@ def list_command(limit: int = typer.Option(20, help="How many runs to show.")) -
 
     def action() -> int:
         _prepare_environment()
-        from autoagent import runs
+        from autoagent import runs, waits
         from autoagent.render import runs_table
 
         rows = []
         for run in runs.recent(limit):
             spec = run.parameters.get("spec") or {}
+            ended = run.state is None or run.state.is_final()
+            markers = [] if ended else waits.waiting(run.id)
             rows.append(
                 {
                     "id": str(run.id),
@@ -244,6 +255,7 @@ def list_command(limit: int = typer.Option(20, help="How many runs to show.")) -
                     "duration": f"{run.total_run_time.total_seconds():.1f}s"
                     if run.total_run_time
                     else "",
+                    "waiting for": waits.summary(markers),
                 }
             )
         if not rows:
@@ -253,6 +265,71 @@ def list_command(limit: int = typer.Option(20, help="How many runs to show.")) -
         return 0
 
     _guard(action)
+
+
+@app.command()
+def approve(
+    run_id: str = typer.Argument(..., metavar="RUN", help="The mission run id."),
+    step: str | None = typer.Option(
+        None, "--step", help="The approval step (id or path); needed when several wait."
+    ),
+    reject: bool = typer.Option(False, "--reject", help="Reject instead of approving."),
+    comment: str = typer.Option("", "--comment", help="Why, for the record."),
+    field: list[str] = typer.Option([], "--field", "-f", help="KEY=VALUE, repeatable."),
+) -> None:
+    """Answer a waiting approval; bad input is refused and the run keeps waiting."""
+
+    def action() -> int:
+        fields = parse_params(field, option="--field")
+        _prepare_environment()
+        from autoagent import waits
+
+        waits.approve(run_id, step, approved=not reject, comment=comment, fields=fields)
+        verdict = "rejected" if reject else "approved"
+        out.print(f"{verdict}: {_continues(run_id)}", markup=False)
+        return 0
+
+    _guard(action)
+
+
+@app.command()
+def signal(
+    run_id: str = typer.Argument(..., metavar="RUN", help="The mission run id."),
+    key: str = typer.Argument(..., help="The event key the mission waits (or will wait) for."),
+    data: str = typer.Option("null", "--data", "-d", help="The payload, as JSON."),
+) -> None:
+    """Send an event to a run; kept until the step that waits for it consumes it."""
+
+    def action() -> int:
+        import json
+
+        try:
+            payload = json.loads(data)
+        except json.JSONDecodeError as exc:
+            raise AutoAgentError(f"--data is not JSON: {exc}") from None
+        _prepare_environment()
+        from autoagent import waits
+
+        waits.signal(run_id, key, payload)
+        out.print(f"signal {key!r} delivered: {_continues(run_id)}", markup=False)
+        return 0
+
+    _guard(action)
+
+
+def _continues(run_id: str) -> str:
+    """Whether the run will take the answer by itself, or needs `resume` (its process died)."""
+    from autoagent import runs
+
+    flow_run = runs.read_run(run_id)
+    if flow_run.state is not None and flow_run.state.is_final():
+        return f"run {run_id} has ended ({flow_run.state.name})"
+    if runs.alive_reason(flow_run) is None:
+        return (
+            f"run {run_id} keeps it, but its process is gone: continue it with"
+            f" `autoagent resume {run_id}`"
+        )
+    return f"run {run_id} continues"
 
 
 @app.command()

@@ -39,7 +39,41 @@ def step_line(step: StepStatus) -> Text:
         text.append(f"  {step.duration:.2f}s", style="dim")
     if step.error:
         text.append(f"\n    {step.error}", style="red")
+    if step.waits_for is not None:
+        text.append(f"\n    {waits_for(step.waits_for)}", style="magenta")
     return text
+
+
+def answer_lines(status: MissionStatus) -> list[str]:
+    """One line per waiting step: the exact command that answers it (printed unwrapped)."""
+    return [
+        f"{node.path}: {answer_command(status.run_id, node.path, node.waits_for)}"
+        for node in status.walk()
+        if node.waits_for is not None and node.waits_for.get("kind") != "timer"
+    ]
+
+
+def waits_for(marker: dict[str, Any]) -> str:
+    """What a waiting step waits for, in one line."""
+    kind = marker.get("kind")
+    deadline = f" (until {marker['deadline']})" if marker.get("deadline") else ""
+    if kind == "timer":
+        return f"waits for the clock: until {marker.get('deadline')}"
+    if kind == "event":
+        return f"waits for the event {marker.get('key')!r}{deadline}"
+    props = (marker.get("schema") or {}).get("properties", {})
+    required = set((marker.get("schema") or {}).get("required", []))
+    form = ", ".join(
+        f"{name}: {_type_of(spec)}{'' if name in required else ' (optional)'}"
+        for name, spec in props.items()
+    )
+    return f"waits for approval: {marker.get('title')!r}{deadline}; form: {form}"
+
+
+def _type_of(spec: dict[str, Any]) -> str:
+    if "enum" in spec:
+        return "|".join(str(c) for c in spec["enum"])
+    return str(spec.get("type", "any"))
 
 
 def status_tree(status: MissionStatus) -> Tree:
@@ -63,7 +97,7 @@ def status_tree(status: MissionStatus) -> Tree:
 def runs_table(rows: list[dict[str, Any]]) -> Table:
     table = Table(title="Recent missions", show_lines=False)
     table.add_column("run id", no_wrap=True, min_width=36)
-    for column in ("mission", "state", "started", "duration"):
+    for column in ("mission", "state", "started", "duration", "waiting for"):
         table.add_column(column, overflow="fold")
     for row in rows:
         _, color = ICONS.get(row["state"].lower(), ("", "white"))
@@ -73,14 +107,21 @@ def runs_table(rows: list[dict[str, Any]]) -> Table:
             Text(row["state"], style=color),
             row["started"],
             row["duration"],
+            Text(row.get("waiting for", ""), style="magenta"),
         )
     return table
 
 
-def progress_printer(console: Console):
-    """A scheduler listener that prints one line per finished step."""
+def progress_printer(console: Console, run_id: str = "RUN"):
+    """A scheduler listener that prints one line per finished step, and how to answer a step
+    that starts waiting."""
 
     def show(outcome: Any) -> None:
+        if outcome.state == "waiting":
+            text = Text(f"  ⏸ {outcome.path}  waiting: ", style="magenta")
+            text.append(answer_command(run_id, outcome.path, outcome.output), style="bold")
+            console.print(text, soft_wrap=True)  # a command to copy: never wrapped
+            return
         icon, color = ICONS.get(outcome.state, ("•", "white"))
         text = Text(f"  {icon} {outcome.path}", style=color)
         if outcome.cached:
@@ -92,3 +133,23 @@ def progress_printer(console: Console):
         console.print(text)
 
     return show
+
+
+def answer_command(run_id: str, path: str, asked: dict[str, Any]) -> str:
+    """The exact command that answers a waiting step."""
+    if asked.get("kind") == "timer":
+        return f"until {asked.get('deadline')} (nothing to answer)"
+    if "key" in asked and asked.get("kind", "event") == "event":
+        return f"autoagent signal {run_id} {asked['key']} --data JSON"
+    return f"autoagent approve {run_id} --step {path} [--reject] [--comment TEXT]" + "".join(
+        f" --field {name}=…" for name in _required_fields(asked)
+    )
+
+
+def _required_fields(asked: dict[str, Any]) -> list[str]:
+    schema = asked.get("schema")
+    if schema:
+        return [n for n in schema.get("required", []) if n != "approved"]
+    approval = asked.get("approval") or {}
+    fields = approval.get("fields") or {}
+    return [n for n, f in fields.items() if f.get("default") is None]

@@ -87,7 +87,7 @@ def read_run(run_id: str) -> FlowRun:
         return flow_run
 
 
-def start(spec: MissionSpec, params: dict[str, Any]) -> FlowRun:
+def start(spec: MissionSpec, params: dict[str, Any], auto_approve: bool = False) -> FlowRun:
     """Create the flow run (Pending) so its id exists before anything runs."""
     from flows.mission import mission
 
@@ -97,13 +97,16 @@ def start(spec: MissionSpec, params: dict[str, Any]) -> FlowRun:
         return client.create_flow_run(
             flow=mission,
             name=f"{spec.name}-{secrets.token_hex(3)}",
-            parameters={"spec": spec.model_dump(mode="json", exclude_none=True), "params": params},
+            parameters={
+                "spec": spec.model_dump(mode="json", exclude_none=True),
+                "params": params,
+                "auto_approve": auto_approve,
+            },
             state=Pending(),
             tags=["autoagent", f"mission:{spec.name}"],
         )
 
 
-UNSUPPORTED_KINDS = ("approval", "event")
 UNSUPPORTED_FIELDS = ("compensate", "concurrency", "runs_on", "asset")
 
 
@@ -111,9 +114,6 @@ def refuse_unsupported(spec: MissionSpec) -> None:
     """What this runner cannot do yet fails the mission before it starts, never silently."""
     problems: list[Problem] = []
     for _, step in spec.walk():
-        if step.kind in UNSUPPORTED_KINDS:
-            message = f"'{step.kind}' steps cannot run yet in this version"
-            problems.append(Problem(spec.name, step.id, step.kind, message))
         for name in UNSUPPORTED_FIELDS:
             if getattr(step, name) is not None:
                 message = f"'{name}' is not supported yet in this version"

@@ -29,6 +29,7 @@ class StepStatus:
     duration: float | None = None
     error: str | None = None
     cached: bool = False
+    waits_for: dict[str, Any] | None = None
     children: list[StepStatus] = field(default_factory=list)
 
     @property
@@ -62,8 +63,14 @@ class MissionStatus:
         return next((s for s in self.walk() if s.path == path), None)
 
 
-def build(root: FlowRun, flow_runs: list[FlowRun], task_runs: list[TaskRun]) -> MissionStatus:
-    """Assemble the tree from what the server holds."""
+def build(
+    root: FlowRun,
+    flow_runs: list[FlowRun],
+    task_runs: list[TaskRun],
+    waiting: list[dict[str, Any]] | None = None,
+) -> MissionStatus:
+    """Assemble the tree from what the server holds; ``waiting`` are the run's wait markers
+    (autoagent.waits), shown on the steps that wait while the run has not ended."""
     spec = MissionSpec.model_validate(root.parameters["spec"])
     by_path: dict[str, list[TaskRun]] = {}
     for run in task_runs:
@@ -102,6 +109,8 @@ def build(root: FlowRun, flow_runs: list[FlowRun], task_runs: list[TaskRun]) -> 
         return status
 
     steps = [node(s, s.id) for s in spec.steps]
+    if not ended:
+        _mark_waiting(steps, {m["path"]: m for m in waiting or []})
     if root.state is not None and root.state.is_completed():
         _mark_done(steps)
     elif ended:
@@ -194,6 +203,15 @@ def _mark_done(nodes: list[StepStatus]) -> None:
         if node.state in ("pending", "running", "retrying"):
             node.state = "completed"
         _mark_done(node.children)
+
+
+def _mark_waiting(nodes: list[StepStatus], markers: dict[str, dict[str, Any]]) -> None:
+    for node in nodes:
+        marker = markers.get(node.path)
+        if marker is not None and not node.done and node.state != "failed":
+            node.state = "waiting"
+            node.waits_for = marker
+        _mark_waiting(node.children, markers)
 
 
 def _mark_blocked(nodes: list[StepStatus]) -> None:

@@ -25,3 +25,11 @@ def join_tool(results: list) -> int:
 @tool
 def finish_tool(count: int, marker: str) -> int:
     return work.finish(count, marker)
+
+
+@tool
+def now() -> float:
+    """The wall clock when the step started: the end of an approval-latency sample."""
+    import time
+
+    return time.time()

@@ -44,8 +44,11 @@ def _group_run_name() -> str:
     validate_parameters=False,
     log_prints=True,
 )
-def mission(spec: dict[str, Any], params: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Run a mission spec. ``params`` override the spec's param defaults."""
+def mission(
+    spec: dict[str, Any], params: dict[str, Any] | None = None, auto_approve: bool = False
+) -> dict[str, Any]:
+    """Run a mission spec. ``params`` override the spec's param defaults; ``auto_approve``
+    answers every approval with its defaults (tests and demos)."""
     validated = validate_data(spec)
     refuse_unsupported(validated)
     unknown = sorted(set(params or {}) - set(validated.params))
@@ -60,6 +63,7 @@ def mission(spec: dict[str, Any], params: dict[str, Any] | None = None) -> dict[
         params={**validated.params, **(params or {})},
         defaults=validated.defaults,
         resuming=run_context.flow_run.run_count > 1,  # it ran before: a resume or a retry
+        auto_approve=auto_approve,
     )
     outcomes = Scheduler(scope, _run_group).run(validated.steps)
     publish_report(validated, root)

@@ -17,12 +17,13 @@ from prefect.states import State
 
 from autoagent.spec import Defaults
 
-COMPLETED, FAILED, SKIPPED_STATE, BLOCKED, RUNNING = (
+COMPLETED, FAILED, SKIPPED_STATE, BLOCKED, RUNNING, WAITING = (
     "completed",
     "failed",
     "skipped",
     "blocked",
     "running",
+    "waiting",
 )
 NO_ITEM = object()
 
@@ -54,6 +55,7 @@ class Scope:
     outputs: dict[str, Any] = field(default_factory=dict)
     item: Any = NO_ITEM
     resuming: bool = False
+    auto_approve: bool = False
 
     def to_json(self) -> dict[str, Any]:
         data = {
@@ -64,6 +66,7 @@ class Scope:
             "prefix": self.prefix,
             "outputs": self.outputs,
             "resuming": self.resuming,
+            "auto_approve": self.auto_approve,
         }
         if self.item is not NO_ITEM:
             data["item"] = self.item
@@ -80,6 +83,7 @@ class Scope:
             outputs=data.get("outputs", {}),
             item=data.get("item", NO_ITEM),
             resuming=data.get("resuming", False),
+            auto_approve=data.get("auto_approve", False),
         )
 
 

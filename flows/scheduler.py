@@ -16,12 +16,13 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 from prefect.results import ResultRecord
 from prefect.settings import PREFECT_API_URL
 from prefect.states import State
 
-from autoagent import expressions
+from autoagent import expressions, waits
 from autoagent.errors import ExpressionError, StepError
 from autoagent.settings import get_settings
 from autoagent.spec import Step
@@ -31,6 +32,7 @@ from flows.outcomes import (
     FAILED,
     NO_ITEM,
     SKIPPED_STATE,
+    WAITING,
     Outcome,
     Scope,
     record,
@@ -182,6 +184,8 @@ class Scheduler:
         try:
             if step.wait is not None and not skip and error is None:
                 outcome = self._wait_unit(step, path, item)
+            elif (step.approval or step.event) is not None and not skip and error is None:
+                outcome = self._ask_unit(step, path, item)
             elif step.agent is None and not skip and error is None:
                 outcome = self._group_unit(step, path, item)
             else:
@@ -251,12 +255,60 @@ class Scheduler:
         )
         if not state.is_completed():
             return _failed(path, state)
+        deadline = _value(state)
+        root = UUID(self.scope.root_run_id)
+        waits.mark_waiting(root, path, {"kind": "timer", "deadline": deadline})
         state = sleep_until.with_options(result_storage=storage)(
-            **common, deadline=_value(state), return_state=True
+            **common, deadline=deadline, return_state=True
         )
         if not state.is_completed():
             return _failed(path, state)
+        waits.clear_waiting(root, path)
         return Outcome(path, COMPLETED, output=_value(state), cached=state.name == "Cached")
+
+    def _ask_unit(self, step: Step, path: str, item: Any) -> Outcome:
+        """An approval or an event: wait for someone, durably (see tasks/ask.py)."""
+        from blocks.storage import result_storage
+        from tasks.ask import answered, ask, await_signal, basis, consume_signal
+
+        context = self._context(item)
+        try:
+            if step.approval is not None:
+                unit, params = (
+                    ask,
+                    {
+                        "approval": step.approval.model_dump(mode="json"),
+                        "title": str(expressions.render(step.approval.title, context)),
+                        "description": str(expressions.render(step.approval.description, context)),
+                        "auto_approve": self.scope.auto_approve,
+                    },
+                )
+            else:
+                assert step.event is not None
+                unit, params = (
+                    await_signal,
+                    {
+                        "key": str(expressions.render(step.event.key, context)),
+                        "timeout": step.event.timeout,
+                    },
+                )
+        except ExpressionError as exc:
+            return Outcome(path, FAILED, error=f"{step.kind}: {exc}", kind="expression")
+        if self.scope.resuming:
+            found = self.results.read(path, basis(params))
+            if found is not MISSING:
+                return Outcome(path, COMPLETED, output=found, cached=True)
+        if not params.get("auto_approve") and not answered(self.scope.root_run_id, path, params):
+            record(self.scope, Outcome(path, WAITING, output=params))  # tells the CLI who to ask
+        state = unit.with_options(result_storage=result_storage())(
+            root_run_id=self.scope.root_run_id, path=path, **params, return_state=True
+        )
+        if not state.is_completed():
+            return _failed(path, state)
+        if step.event is not None:
+            consume_signal(self.scope.root_run_id, path, params["key"])
+        cached = state.name == "Cached"
+        return Outcome(path, COMPLETED, output=_value(state), cached=cached, prefect_state=state)
 
     def _group_unit(self, step: Step, path: str, item: Any) -> Outcome:
         inner_item = item if item is not NO_ITEM else self.scope.item
@@ -269,6 +321,7 @@ class Scheduler:
             outputs=self.outputs,
             item=inner_item,
             resuming=self.scope.resuming,
+            auto_approve=self.scope.auto_approve,
         )
         if step.child is not None:
             try:

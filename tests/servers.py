@@ -78,7 +78,8 @@ def start_prefect_server(workdir: Path, *, timeout: float = 120.0) -> PrefectSer
         "PREFECT_SERVER_API_HOST": "127.0.0.1",
         "PREFECT_SERVER_API_PORT": str(port),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_UI_ENABLED": "false",
+        "PREFECT_UI_ENABLED": "true",  # the browser tests answer approval forms in the UI
+        "PREFECT_UI_API_URL": f"http://127.0.0.1:{port}/api",
         "DO_NOT_TRACK": "1",
     }
     env.pop("PREFECT_API_URL", None)

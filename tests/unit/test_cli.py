@@ -101,14 +101,17 @@ def test_params_are_yaml_scalars_and_lists():
     }
 
 
-def test_run_refuses_step_kinds_this_version_cannot_run(tmp_path):
-    spec = write(
-        tmp_path,
-        'name: later\nsteps:\n  - {id: ok, approval: {title: "Ship it"}}\n',
-    )
-    result = runner.invoke(app, ["run", str(spec)])
+def test_approve_refuses_a_malformed_field_before_contacting_anything():
+    result = runner.invoke(app, ["approve", "not-a-run", "--field", "ticket"])
     assert result.exit_code == 2
-    assert "step 'ok', field 'approval': 'approval' steps cannot run yet" in result.stderr
+    assert "--field 'ticket': expected KEY=VALUE" in result.stderr
+
+
+def test_signal_refuses_a_payload_that_is_not_json():
+    result = runner.invoke(app, ["signal", "not-a-run", "k", "--data", "{oops"])
+    assert result.exit_code == 2
+    assert "--data is not JSON" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_run_refuses_fields_this_version_ignores(tmp_path):

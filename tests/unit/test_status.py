@@ -49,3 +49,37 @@ def test_failed_mission_shows_what_did_not_run():
     )
     assert [s.state for s in tree.steps] == ["completed", "failed", "not run"]
     assert tree.steps[1].error == "boom"
+
+
+def test_waiting_step_shows_what_it_waits_for_and_how_to_answer():
+    from prefect.states import Paused
+
+    from autoagent.render import answer_lines, waits_for
+
+    root = _root(Paused())
+    marker = {
+        "path": "b",
+        "kind": "approval",
+        "title": "Go?",
+        "schema": {
+            "properties": {"approved": {"type": "boolean"}, "n": {"type": "integer"}},
+            "required": ["approved", "n"],
+        },
+    }
+    tree = status.build(
+        root, [root], [_task("a", Completed(), root), _task("b", Running(), root)], [marker]
+    )
+    assert [s.state for s in tree.steps] == ["completed", "waiting", "pending"]
+    assert waits_for(tree.steps[1].waits_for) == (
+        "waits for approval: 'Go?'; form: approved: boolean, n: integer"
+    )
+    assert answer_lines(tree) == [
+        f"b: autoagent approve {root.id} --step b [--reject] [--comment TEXT] --field n=…"
+    ]
+
+
+def test_markers_of_an_ended_run_are_ignored():
+    root = _root(Failed())
+    marker = {"path": "b", "kind": "event", "key": "k"}
+    tree = status.build(root, [root], [_task("a", Completed(), root)], [marker])
+    assert tree.steps[1].state == "not run"

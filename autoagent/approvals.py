@@ -1,0 +1,80 @@
+"""Approval forms: the RunInput model an approval step asks with, and the answer it becomes.
+
+The model is generated from the step's ``fields`` so that the Prefect UI renders the form, the
+server validates an answer against its JSON schema (wrong type, missing or unknown field), and the
+CLI and Python checks an early answer against the very same schema.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import pydantic
+from prefect.input import RunInput
+
+from autoagent.spec.models import Approval, ApprovalField
+
+_TYPES: dict[str, type] = {"bool": bool, "str": str, "int": int, "float": float}
+
+
+def form_model(approval: Approval, title: str, description: str) -> type[RunInput]:
+    """The RunInput subclass of one approval: ``approved``, ``comment`` and the step's fields."""
+    fields: dict[str, Any] = {
+        "approved": (bool, pydantic.Field(description="Approve (true) or reject (false).")),
+        "comment": (str, pydantic.Field("", description="Why, for the record.")),
+    }
+    for name, spec in approval.fields.items():
+        fields[name] = (_annotation(spec), _field(spec))
+    model = pydantic.create_model("Approval", __base__=RunInput, **fields)
+    model.__doc__ = title
+    model._description = form_description(title, description)
+    return model
+
+
+def form_description(title: str, description: str) -> str:
+    """The markdown shown above the form: the title as a heading, then the description."""
+    return f"## {title}\n\n{description}".rstrip() + "\n"
+
+
+def form_schema(model: type[RunInput]) -> dict[str, Any]:
+    """The JSON schema the server validates answers against (as Prefect saves it)."""
+    from prefect._internal.pydantic.v2_schema import create_v2_schema
+
+    return create_v2_schema(model.__name__, model_base=model)
+
+
+def check_answer(schema: dict[str, Any], answer: dict[str, Any]) -> None:
+    """Validate an answer as the server does; raise ValueError with the server's wording."""
+    from prefect.utilities import schema_tools
+
+    try:
+        schema_tools.validate(answer, schema, raise_on_error=True)
+    except schema_tools.ValidationError as exc:
+        raise ValueError(f"Reason: {exc}") from None
+
+
+def output(answer: dict[str, Any], answered_at: datetime | None = None) -> dict[str, Any]:
+    """The step's output: approved, comment, each field at the top level, answered_at."""
+    moment = answered_at or datetime.now(UTC)
+    return {"comment": "", **answer, "answered_at": moment.isoformat()}
+
+
+def default_answer(approval: Approval, approved: bool, comment: str) -> dict[str, Any]:
+    """An answer made of the fields' defaults (auto-approve, on_timeout)."""
+    answer: dict[str, Any] = {"approved": approved, "comment": comment}
+    for name, spec in approval.fields.items():
+        answer[name] = spec.default
+    return answer
+
+
+def _annotation(spec: ApprovalField) -> Any:
+    if spec.type == "enum":
+        return Literal[tuple(spec.choices or ())]  # type: ignore[misc]
+    return _TYPES[spec.type]
+
+
+def _field(spec: ApprovalField) -> Any:
+    if spec.default is None:
+        return pydantic.Field(..., description=spec.description)
+    return pydantic.Field(spec.default, description=spec.description)

@@ -1,0 +1,110 @@
+"""Waiting from Python: ``approval``, ``event`` and ``wait`` inside any Prefect flow run.
+
+Each is the same durable step a spec gets (tasks/ask.py, tasks/wait.py), keyed by the flow run and
+a step name, so a retried or resumed flow run on the same id never asks twice and a timer keeps its
+first deadline.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import pydantic
+
+from autoagent.errors import AutoAgentError
+from autoagent.spec.models import Approval, Event, Wait
+
+
+def approval(
+    title: str,
+    *,
+    step: str | None = None,
+    description: str = "",
+    fields: dict[str, dict[str, Any]] | None = None,
+    timeout: float | None = None,
+    on_timeout: str = "fail",
+    on_reject: str = "fail",
+    auto_approve: bool = False,
+) -> dict[str, Any]:
+    """Wait for a person's answer; returns it (approved, comment, fields, answered_at).
+
+    A rejection raises StepError (kind ``rejected``) unless ``on_reject="continue"``.
+    """
+    from tasks.ask import ask
+
+    spec = _model(
+        Approval,
+        step or title,
+        title=title,
+        description=description,
+        fields=fields or {},
+        timeout=timeout,
+        on_timeout=on_timeout,
+        on_reject=on_reject,
+    )
+    root, path = _where(step or title)
+    return ask.with_options(result_storage=_storage())(
+        root_run_id=root,
+        path=path,
+        approval=spec.model_dump(mode="json"),
+        title=title,
+        description=description,
+        auto_approve=auto_approve,
+    )
+
+
+def event(key: str, *, step: str | None = None, timeout: float | None = None) -> Any:
+    """Wait for the signal ``key`` (``autoagent signal RUN KEY``); returns its JSON payload."""
+    from tasks.ask import await_signal, consume_signal
+
+    _model(Event, step or key, key=key, timeout=timeout)
+    root, path = _where(step or key)
+    payload = await_signal.with_options(result_storage=_storage())(
+        root_run_id=root, path=path, key=key, timeout=timeout
+    )
+    consume_signal(root, path, key)
+    return payload
+
+
+def wait(
+    seconds: float | None = None, *, until: datetime | str | None = None, step: str = "wait"
+) -> dict[str, str]:
+    """Sleep until a durable deadline, fixed the first time this step is reached."""
+    from tasks.wait import fix_deadline, sleep_until
+
+    timer = _model(Wait, step, seconds=seconds, until=until)
+    root, path = _where(step)
+    storage = _storage()
+    deadline = fix_deadline.with_options(result_storage=storage)(
+        root_run_id=root, path=path, wait=timer.model_dump(mode="json", exclude_none=True)
+    )
+    return sleep_until.with_options(result_storage=storage)(
+        root_run_id=root, path=path, deadline=deadline
+    )
+
+
+def _model(cls: type[pydantic.BaseModel], step: str, **values: Any) -> Any:
+    try:
+        return cls.model_validate({k: v for k, v in values.items() if v is not None})
+    except pydantic.ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or cls.__name__.lower()}: {e['msg']}"
+            for e in exc.errors()
+        )
+        raise AutoAgentError(f"step {step!r}: {problems}") from None
+
+
+def _where(path: str) -> tuple[str, str]:
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    if context is None or context.flow_run is None:
+        raise AutoAgentError(f"step {path!r} must run inside a flow run (a mission)")
+    return str(context.flow_run.id), path
+
+
+def _storage() -> Any:
+    from blocks.storage import result_storage
+
+    return result_storage()

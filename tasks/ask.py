@@ -1,0 +1,244 @@
+"""Steps that wait for someone: approvals and events, in the mission's own process.
+
+An approval pauses the root mission run with its form (Prefect's Paused state with a run input
+keyset, so the UI shows the form and the server validates answers) and polls until an answer
+arrives or its deadline passes. One form shows at a time: parallel approvals queue, and each can
+be answered early (``autoagent approve --step``). An event polls for its signal. Both record what
+they wait for (see autoagent.waits), and their results are persisted under the step path, so a
+resumed mission never asks twice; the deadline counts from the first time the step was reached.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from prefect import task
+from prefect.states import Paused, Running
+
+from autoagent import approvals, waits
+from autoagent.errors import StepError
+from autoagent.spec.models import Approval
+from tasks.step import cache_key
+
+POLL_SECONDS = 0.25
+_form_locks: dict[str, threading.Lock] = {}
+_form_locks_guard = threading.Lock()
+
+
+def _form_lock(root_run_id: str) -> threading.Lock:
+    with _form_locks_guard:
+        return _form_locks.setdefault(root_run_id, threading.Lock())
+
+
+def _ask(
+    *,
+    root_run_id: str,
+    path: str,
+    approval: dict[str, Any],
+    title: str,
+    description: str,
+    auto_approve: bool = False,
+) -> dict[str, Any]:
+    """Wait for the answer to one approval step; its output is the answer."""
+    spec = Approval.model_validate(approval)
+    if auto_approve:
+        return _judge(spec, path, approvals.default_answer(spec, True, "auto-approved"))
+    root = UUID(root_run_id)
+    model = approvals.form_model(spec, title, description)
+    marker = waits.mark_waiting(
+        root,
+        path,
+        {
+            "kind": "approval",
+            "title": title,
+            "schema": approvals.form_schema(model),
+            "deadline": _deadline(None, spec.timeout),
+        },
+    )
+    deadline = _deadline(marker["since"], spec.timeout)
+    lock = _form_lock(root_run_id)
+    answer: dict[str, Any] | None = None
+    while answer is None:
+        answer = _given(root, path)
+        if answer is not None:
+            break
+        if _passed(deadline):
+            break
+        if lock.acquire(timeout=POLL_SECONDS):
+            try:
+                answer = _pause_for(root, path, model, title, deadline)
+            finally:
+                lock.release()
+            break
+    if answer is None:
+        answer = _timed_out(spec, path)
+    else:
+        answer = {**approvals.default_answer(spec, False, ""), **answer}  # fields' defaults
+    waits.clear_waiting(root, path)
+    return _judge(spec, path, answer)
+
+
+def _given(root: UUID, path: str) -> dict[str, Any] | None:
+    """An answer already on the server: from the form, or given early."""
+    form = waits.keyset(path)
+    found = waits.read_input(root, form["response"])
+    if found is None:
+        found = waits.read_input(root, waits.answer_key(path))
+    return found
+
+
+def _pause_for(
+    root: UUID, path: str, model: Any, title: str, deadline: str | None
+) -> dict[str, Any] | None:
+    """Pause the root run on this step's form until answered; None when the deadline passed."""
+    from autoagent.runs import _client
+
+    answer = _given(root, path)
+    if answer is not None:
+        return answer
+    form = waits.keyset(path)
+    state = Paused(
+        pause_key=f"{waits.slug(path)}-{uuid.uuid4().hex[:8]}",
+        message=f"waiting for approval of {path!r}: {title}",
+    )
+    state.state_details.run_input_keyset = form
+    with _client() as client:
+        result = client.set_flow_run_state(root, state)
+        if not result.state or not result.state.is_paused():
+            reason = getattr(result.details, "reason", "") or result.status.value
+            raise StepError(f"could not pause the mission for {path!r}: {reason}", kind="error")
+        model.save(form, flow_run_id=root)
+        try:
+            while True:
+                time.sleep(POLL_SECONDS)
+                current = client.read_flow_run(root).state
+                if current is not None and current.is_running():
+                    answer = waits.read_input(root, form["response"])
+                    if answer is not None:
+                        return answer
+                    return _pause_for(root, path, model, title, deadline)  # resumed empty
+                if current is None or not current.is_paused():
+                    left = current.name if current else "no state"
+                    raise StepError(
+                        f"the mission left its pause for {path!r}: {left}",
+                        kind="cancelled",
+                        retryable=False,
+                    )
+                early = waits.read_input(root, waits.answer_key(path))
+                if early is not None or _passed(deadline):
+                    client.set_flow_run_state(root, Running(), force=True)
+                    return early
+        except BaseException:
+            _leave_pause(client, root)
+            raise
+
+
+def _leave_pause(client: Any, root: UUID) -> None:
+    """A pause this process owns must not outlive the wait (a failed step, an interrupt)."""
+    try:
+        current = client.read_flow_run(root).state
+        if current is not None and current.is_paused():
+            client.set_flow_run_state(root, Running(), force=True)
+    except Exception:
+        pass
+
+
+def _timed_out(spec: Approval, path: str) -> dict[str, Any]:
+    if spec.on_timeout == "fail":
+        raise StepError(
+            f"approval {path!r} was not answered within {spec.timeout:g}s",
+            kind="timeout",
+            retryable=False,
+        )
+    approved = spec.on_timeout == "approve"
+    return approvals.default_answer(spec, approved, f"timed out after {spec.timeout:g}s")
+
+
+def _judge(spec: Approval, path: str, answer: dict[str, Any]) -> dict[str, Any]:
+    result = approvals.output(answer)
+    if not answer.get("approved") and spec.on_reject == "fail":
+        comment = answer.get("comment") or "no comment"
+        message = f"approval {path!r} was rejected: {comment}"
+        raise StepError(message, kind="rejected", retryable=False)
+    return result
+
+
+def _await_signal(*, root_run_id: str, path: str, key: str, timeout: float | None = None) -> Any:
+    """Wait for the signal ``key``; its payload is the step's output."""
+    root = UUID(root_run_id)
+    marker = waits.mark_waiting(
+        root, path, {"kind": "event", "key": key, "deadline": _deadline(None, timeout)}
+    )
+    deadline = _deadline(marker["since"], timeout)
+    while True:
+        found = waits.read_input(root, waits.signal_key(key))
+        if found is not None:
+            return found["data"]
+        if _passed(deadline):
+            raise StepError(
+                f"event {key!r} of step {path!r} did not arrive within {timeout:g}s",
+                kind="timeout",
+                retryable=False,
+            )
+        time.sleep(POLL_SECONDS)
+
+
+def answered(root_run_id: str, path: str, parameters: dict[str, Any]) -> bool:
+    """Whether the answer (or signal) is already there, so the step will not wait."""
+    root = UUID(root_run_id)
+    if "approval" in parameters:
+        return _given(root, path) is not None
+    return waits.read_input(root, waits.signal_key(parameters["key"])) is not None
+
+
+def consume_signal(root_run_id: str, path: str, key: str) -> None:
+    """After the step's output is persisted: the signal is used up, the wait is over."""
+    root = UUID(root_run_id)
+    waits.delete_input(root, waits.signal_key(key))
+    waits.clear_waiting(root, path)
+
+
+def _deadline(since: str | None, timeout: float | None) -> str | None:
+    if timeout is None:
+        return None
+    start = datetime.fromisoformat(since) if since else datetime.now(UTC)
+    return (start + timedelta(seconds=timeout)).isoformat()
+
+
+def _passed(deadline: str | None) -> bool:
+    return deadline is not None and datetime.now(UTC) >= datetime.fromisoformat(deadline)
+
+
+def _key(context: Any, parameters: dict[str, Any]) -> str:
+    """Keyed like a step (root run, path, what was asked), so a resume reads it directly."""
+    return cache_key(parameters["root_run_id"], parameters["path"], basis(parameters))
+
+
+def basis(parameters: dict[str, Any]) -> Any:
+    """What identifies the question: for an approval its form, for an event its key."""
+    if "approval" in parameters:
+        return {"title": parameters["title"], "description": parameters["description"]}
+    return {"event": parameters["key"]}
+
+
+ask = task(
+    _ask,
+    name="approval",
+    task_run_name="{path}",
+    persist_result=True,
+    result_serializer="json",
+    cache_key_fn=_key,
+)
+await_signal = task(
+    _await_signal,
+    name="event",
+    task_run_name="{path}",
+    persist_result=True,
+    result_serializer="json",
+    cache_key_fn=_key,
+)

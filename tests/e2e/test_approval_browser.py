@@ -1,0 +1,116 @@
+"""An approval answered in a real browser: Chromium (driven by Playwright) opens the paused run in
+the Prefect UI, clicks Resume, fills the form generated from the step's fields and submits it, in
+the default (V2) UI and in the V1 UI that the run's log link opens."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+
+import pytest
+
+from tests.background import Background
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.browser]
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def _unavailable(reason: str) -> None:
+    """Skip where the machine has no browser, but never in CI, which installs one."""
+    if os.environ.get("AUTOAGENT_REQUIRE_BROWSER"):
+        pytest.fail(f"browser tests required here: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    try:
+        from playwright import sync_api
+    except ImportError:
+        _unavailable("playwright is not installed")
+    if not shutil.which("chromium"):
+        _unavailable("no Chromium on this machine (apt-get install -y chromium)")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+def _mission() -> dict:
+    return {
+        "name": f"browser-{uuid.uuid4().hex[:8]}",
+        "steps": [
+            {"id": "build", "agent": "echo", "input": {"value": "v1.2.3"}},
+            {
+                "id": "review",
+                "needs": ["build"],
+                "approval": {
+                    "title": "Ship {{ steps.build.output }}?",
+                    "description": "The build made **{{ steps.build.output }}**.",
+                    "fields": {
+                        "ticket": {"type": "int", "description": "Change ticket"},
+                        "region": {"type": "enum", "choices": ["eu", "us"], "default": "eu"},
+                    },
+                },
+            },
+            {
+                "id": "ship",
+                "agent": "echo",
+                "needs": ["review"],
+                "input": {"value": "{{ steps.review.output }}"},
+            },
+        ],
+    }
+
+
+def _open_form_v1(page, base: str, run_id: str) -> None:
+    page.goto(f"{base}/runs/flow-run/{run_id}")
+    page.get_by_role("button", name="Resume").click()
+
+
+def _open_form_v2(page, base: str, run_id: str) -> None:
+    page.goto(f"{base}/v2/runs/flow-run/{run_id}")
+    page.get_by_text("Paused").first.wait_for()
+    buttons = page.locator("button")
+    header = [
+        (i, box)
+        for i in range(buttons.count())
+        if (box := buttons.nth(i).bounding_box()) is not None and box["y"] < 80
+    ]
+    index, _ = max(header, key=lambda found: found[1]["x"])  # the run's ⋮ menu, top right
+    buttons.nth(index).click()
+    page.get_by_role("menuitem", name="Resume").click()
+
+
+@pytest.mark.parametrize(
+    ("ui", "open_form", "submit"),
+    [
+        ("v2", _open_form_v2, "Resume"),
+        ("v1", _open_form_v1, "Submit"),
+    ],
+)
+def test_approval_answered_in_the_prefect_ui(prefect_api, browser, ui, open_form, submit):
+    run = Background(_mission())
+    run.until_waiting("review")
+    base = prefect_api.removesuffix("/api")
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        open_form(page, base, run.id)
+        dialog = page.get_by_role("dialog")
+        dialog.get_by_text("Ship v1.2.3?").wait_for()  # the title, rendered from the build
+        dialog.get_by_text("The build made v1.2.3.").wait_for()  # the description, rendered
+        assert "**" not in dialog.inner_text()  # as markdown
+        dialog.get_by_role("switch").first.click()  # approved
+        dialog.locator("textarea").first.fill(f"looks good from {ui}")
+        dialog.locator("input").filter(has_not=page.locator("[role=switch]")).last.fill("42")
+        dialog.get_by_role("button", name=submit).click()
+        done = run.finish(timeout=60)
+    finally:
+        page.close()
+    assert done.state.is_completed(), done.state
+    answer = done.outputs()["ship"]
+    assert answer["approved"] is True
+    assert answer["comment"] == f"looks good from {ui}"
+    assert answer["ticket"] == 42 and answer["region"] == "eu"

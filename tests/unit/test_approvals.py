@@ -1,0 +1,89 @@
+"""Approval forms: the generated model and schema, answers checked as the server checks them."""
+
+from __future__ import annotations
+
+import pytest
+
+from autoagent import approvals, waits
+from autoagent.spec.models import Approval
+
+
+def _approval(**fields) -> Approval:
+    return Approval.model_validate({"title": "Ship?", "fields": fields})
+
+
+def test_form_has_approved_comment_and_the_fields():
+    spec = _approval(
+        region={"type": "enum", "choices": ["eu", "us"]},
+        replicas={"type": "int", "default": 2, "description": "How many"},
+        ratio={"type": "float", "default": 0.5},
+        dry={"type": "bool", "default": False},
+    )
+    schema = approvals.form_schema(approvals.form_model(spec, "Ship?", "Why **now**"))
+    props = schema["properties"]
+    assert set(props) == {"approved", "comment", "region", "replicas", "ratio", "dry"}
+    assert props["region"]["enum"] == ["eu", "us"]
+    assert props["replicas"] == {
+        "default": 2,
+        "description": "How many",
+        "title": "Replicas",
+        "type": "integer",
+    }
+    assert sorted(schema["required"]) == ["approved", "region"]
+    assert schema["additionalProperties"] is False
+
+
+def test_form_description_is_title_then_markdown():
+    model = approvals.form_model(_approval(), "Ship v2?", "Built **v2**")
+    assert model._description == "## Ship v2?\n\nBuilt **v2**\n"
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        ({"approved": "yes", "n": 1}, "'yes' is not of type 'boolean'"),
+        ({"n": 1}, "'approved' is a required property"),
+        ({"approved": True}, "'n' is a required property"),
+        ({"approved": True, "n": 1.5}, "1.5 is not of type 'integer'"),
+        ({"approved": True, "n": 1, "extra": 0}, "'extra' was unexpected"),
+    ],
+)
+def test_answers_that_do_not_fit_are_refused_with_the_reason(answer, reason):
+    schema = approvals.form_schema(approvals.form_model(_approval(n={"type": "int"}), "t", ""))
+    with pytest.raises(ValueError, match=reason):
+        approvals.check_answer(schema, answer)
+
+
+def test_an_answer_that_fits_passes():
+    schema = approvals.form_schema(approvals.form_model(_approval(n={"type": "int"}), "t", ""))
+    approvals.check_answer(schema, {"approved": False, "n": 3, "comment": "no"})
+
+
+def test_default_answer_and_output():
+    spec = _approval(level={"type": "str", "default": "low"}, n={"type": "int"})
+    answer = approvals.default_answer(spec, True, "auto-approved")
+    assert answer == {"approved": True, "comment": "auto-approved", "level": "low", "n": None}
+    out = approvals.output({"approved": True, "n": 1})
+    assert out["comment"] == "" and out["n"] == 1 and "answered_at" in out
+
+
+def test_input_keys_are_valid_stable_and_distinct():
+    from prefect.client.schemas.objects import FlowRunInput
+
+    paths = ["review", "deploy/review", "deploy/review[3]", "Deploy Review!", "ü"]
+    keys = {waits.wait_key(p) for p in paths} | {waits.keyset(p)["response"] for p in paths}
+    assert len(keys) == 2 * len(paths)
+    for key in keys | {waits.signal_key("payment:42 / eu")}:
+        FlowRunInput(flow_run_id="00000000-0000-0000-0000-000000000000", key=key, value="1")
+    assert waits.keyset("review") == waits.keyset("review")
+
+
+def test_summary_of_waits():
+    markers = [
+        {"kind": "approval", "path": "review"},
+        {"kind": "event", "path": "paid", "key": "invoice-7"},
+        {"kind": "timer", "path": "cool", "deadline": "2030-01-01T00:00:00+00:00"},
+    ]
+    assert waits.summary(markers) == (
+        "approval review; event invoice-7; timer cool until 2030-01-01T00:00:00+00:00"
+    )
