@@ -324,6 +324,8 @@ def _continues(run_id: str) -> str:
     flow_run = runs.read_run(run_id)
     if flow_run.state is not None and flow_run.state.is_final():
         return f"run {run_id} has ended ({flow_run.state.name})"
+    if flow_run.deployment_id is not None and flow_run.state and flow_run.state.is_scheduled():
+        return f"run {run_id} is rescheduled on its deployment and continues there"
     if runs.alive_reason(flow_run) is None:
         return (
             f"run {run_id} keeps it, but its process is gone: continue it with"

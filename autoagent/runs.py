@@ -13,6 +13,7 @@ import secrets
 import socket
 import time
 from collections.abc import Iterator
+from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -35,6 +36,9 @@ from autoagent.settings import get_settings
 from autoagent.spec import MissionSpec
 
 MISSION_FLOW = "mission"
+IN_PROCESS: ContextVar[bool] = ContextVar("autoagent_in_process", default=False)
+"""Set by ``execute``: this process runs the mission to its end (a local run, or a resume by the
+CLI), so waits hold it. A deployed run started by a runner or worker suspends instead."""
 logger = logging.getLogger("autoagent.runs")
 
 
@@ -137,13 +141,17 @@ def execute(flow_run: FlowRun) -> State:
 
     every = heartbeat_seconds()
     flow = mission.with_options(result_storage=result_storage())
-    with (
-        temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
-        heartbeat(flow_run, every, on_start=lambda: mark_alive(str(flow_run.id))),
-    ):
-        return run_flow(
-            flow, flow_run=flow_run, parameters=flow_run.parameters, return_type="state"
-        )
+    held = IN_PROCESS.set(True)
+    try:
+        with (
+            temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
+            heartbeat(flow_run, every, on_start=lambda: mark_alive(str(flow_run.id))),
+        ):
+            return run_flow(
+                flow, flow_run=flow_run, parameters=flow_run.parameters, return_type="state"
+            )
+    finally:
+        IN_PROCESS.reset(held)
 
 
 def alive_reason(flow_run: FlowRun) -> str | None:

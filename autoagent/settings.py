@@ -40,6 +40,13 @@ class Settings(BaseSettings):
         description="How long `autoagent run` waits for the server to hold every step's final"
         " state before it returns (the local server records task states asynchronously).",
     )
+    suspend_min_seconds: float = Field(
+        15.0,
+        ge=0,
+        description="A deployed mission suspends (no process alive) for a timer with more than"
+        " this left; less is slept in-process. Keep it above the runner's or worker's prefetch,"
+        " which starts a scheduled run that much early.",
+    )
 
     @property
     def results_dir(self) -> Path:

@@ -198,6 +198,15 @@ def signal(run_id: str, key: str, data: Any) -> None:
         raise RunError(
             f"a signal {key!r} was already delivered to run {run_id} and is not consumed yet"
         )
+    state = flow_run.state
+    suspended = state is not None and state.is_paused() and state.state_details.pause_reschedule
+    if suspended and any(
+        m.get("kind") == "event" and m.get("key") == key for m in waiting(flow_run.id)
+    ):
+        from autoagent.runs import _client
+
+        with _client() as client:  # a suspended deployed run: reschedule it now
+            client.resume_flow_run(flow_run.id)
 
 
 def _open_run(run_id: str, what: str) -> Any:

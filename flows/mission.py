@@ -12,6 +12,7 @@ from prefect import flow
 from prefect.context import FlowRunContext
 from prefect.runtime import flow_run as current_run
 
+from autoagent import runs
 from autoagent.errors import AutoAgentError, SpecError
 from autoagent.runs import refuse_unsupported
 from autoagent.spec import Step, validate_data
@@ -31,6 +32,16 @@ class MissionFailed(AutoAgentError):
         if blocked:
             lines.append(f"not run because a need failed: {', '.join(blocked)}")
         super().__init__(f"{scope} failed: " + "; ".join(lines))
+
+
+def _ran_before(flow_run: Any) -> bool:
+    """A resume, a retry, or a deployed run back from a suspension or a timer: read what earlier
+    attempts recorded before running anything (run_count stays 1 across a suspension)."""
+    return (
+        flow_run.run_count > 1
+        or flow_run.empirical_policy.resuming
+        or flow_run.deployment_id is not None
+    )
 
 
 def _group_run_name() -> str:
@@ -62,8 +73,9 @@ def mission(
         root_run_id=root,
         params={**validated.params, **(params or {})},
         defaults=validated.defaults,
-        resuming=run_context.flow_run.run_count > 1,  # it ran before: a resume or a retry
+        resuming=_ran_before(run_context.flow_run),
         auto_approve=auto_approve,
+        suspends=run_context.flow_run.deployment_id is not None and not runs.IN_PROCESS.get(),
     )
     outcomes = Scheduler(scope, _run_group).run(validated.steps)
     publish_report(validated, root)

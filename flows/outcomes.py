@@ -17,13 +17,14 @@ from prefect.states import State
 
 from autoagent.spec import Defaults
 
-COMPLETED, FAILED, SKIPPED_STATE, BLOCKED, RUNNING, WAITING = (
+COMPLETED, FAILED, SKIPPED_STATE, BLOCKED, RUNNING, WAITING, SUSPENDED = (
     "completed",
     "failed",
     "skipped",
     "blocked",
     "running",
     "waiting",
+    "suspended",
 )
 NO_ITEM = object()
 
@@ -56,6 +57,7 @@ class Scope:
     item: Any = NO_ITEM
     resuming: bool = False
     auto_approve: bool = False
+    suspends: bool = False  # a deployed run: waits end the process instead of holding it
 
     def to_json(self) -> dict[str, Any]:
         data = {
@@ -67,6 +69,7 @@ class Scope:
             "outputs": self.outputs,
             "resuming": self.resuming,
             "auto_approve": self.auto_approve,
+            "suspends": self.suspends,
         }
         if self.item is not NO_ITEM:
             data["item"] = self.item
@@ -84,6 +87,7 @@ class Scope:
             item=data.get("item", NO_ITEM),
             resuming=data.get("resuming", False),
             auto_approve=data.get("auto_approve", False),
+            suspends=data.get("suspends", False),
         )
 
 

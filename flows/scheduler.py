@@ -15,9 +15,11 @@ import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+from prefect.exceptions import Pause
 from prefect.results import ResultRecord
 from prefect.settings import PREFECT_API_URL
 from prefect.states import State
@@ -32,6 +34,7 @@ from flows.outcomes import (
     FAILED,
     NO_ITEM,
     SKIPPED_STATE,
+    SUSPENDED,
     WAITING,
     Outcome,
     Scope,
@@ -60,6 +63,7 @@ class Scheduler:
         self._tasks: dict[str, Any] = {}
         self.results = Results(scope.root_run_id)
         self._lock = threading.Lock()
+        self.suspension: State | None = None  # set when a deployed run must end this attempt
 
     # -- the loop --------------------------------------------------------------------------
     def run(self, steps: list[Step]) -> dict[str, Outcome]:
@@ -70,9 +74,9 @@ class Scheduler:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="step") as pool:
             while waiting or running:
                 # a step can finish without running (blocked, empty fan-out, done before):
-                # start until nothing more is ready
+                # start until nothing more is ready; once suspending, start nothing new
                 ready = [s for s in waiting.values() if self._decided(s)]
-                while ready:
+                while ready and self.suspension is None:
                     for step in ready:
                         del waiting[step.id]
                         self._start(step, pool, running, fanouts)
@@ -83,13 +87,17 @@ class Scheduler:
                 for future in done:
                     step, index = running.pop(future)
                     outcome = future.result()
-                    if index is None:
+                    if outcome.state == SUSPENDED:
+                        self.suspension = self.suspension or outcome.prefect_state
+                    elif index is None:
                         self._finish(step, outcome)
                     else:
                         fan = fanouts[step.id]
                         fan.results[index] = outcome
                         if all(r is not None for r in fan.results):
                             self._finish(step, self._join(step, fan))
+        if self.suspension is not None:  # the engine ends this attempt without a final state
+            raise Pause(state=self.suspension)
         return self.outcomes
 
     def _decided(self, step: Step) -> bool:
@@ -190,12 +198,14 @@ class Scheduler:
                 outcome = self._group_unit(step, path, item)
             else:
                 outcome = self._task_unit(step, path, item, skip, error)
+        except Pause as exc:  # a group or child mission suspended
+            return Outcome(path, SUSPENDED, prefect_state=exc.state)
         except Exception as exc:  # an engine failure fails this step, not the whole loop
             outcome = Outcome(path, FAILED, error=f"{type(exc).__name__}: {exc}", kind="error")
         outcome.started = started
         outcome.duration = time.monotonic() - started
-        if outcome.path != self.scope.prefix + step.id:  # a for_each item
-            record(self.scope, outcome)
+        if outcome.path != self.scope.prefix + step.id and outcome.state != SUSPENDED:
+            record(self.scope, outcome)  # a for_each item
         return outcome
 
     def _task_unit(
@@ -257,6 +267,12 @@ class Scheduler:
             return _failed(path, state)
         deadline = _value(state)
         root = UUID(self.scope.root_run_id)
+        left = (datetime.fromisoformat(deadline) - datetime.now(UTC)).total_seconds()
+        if self.scope.suspends and left > get_settings().suspend_min_seconds:
+            from flows.suspend import reschedule_at
+
+            suspended = reschedule_at(self.scope.root_run_id, path, deadline)
+            return Outcome(path, SUSPENDED, prefect_state=suspended)
         waits.mark_waiting(root, path, {"kind": "timer", "deadline": deadline})
         state = sleep_until.with_options(result_storage=storage)(
             **common, deadline=deadline, return_state=True
@@ -298,7 +314,14 @@ class Scheduler:
             found = self.results.read(path, basis(params))
             if found is not MISSING:
                 return Outcome(path, COMPLETED, output=found, cached=True)
-        if not params.get("auto_approve") and not answered(self.scope.root_run_id, path, params):
+        given = params.get("auto_approve") or answered(self.scope.root_run_id, path, params)
+        timeout = (step.approval or step.event).timeout  # type: ignore[union-attr]
+        if not given and self.scope.suspends and timeout is None:
+            from flows.suspend import suspend_for
+
+            suspended = suspend_for(self.scope.root_run_id, path, params)
+            return Outcome(path, SUSPENDED, prefect_state=suspended)
+        if not given:
             record(self.scope, Outcome(path, WAITING, output=params))  # tells the CLI who to ask
         state = unit.with_options(result_storage=result_storage())(
             root_run_id=self.scope.root_run_id, path=path, **params, return_state=True
@@ -322,6 +345,7 @@ class Scheduler:
             item=inner_item,
             resuming=self.scope.resuming,
             auto_approve=self.scope.auto_approve,
+            suspends=self.scope.suspends,
         )
         if step.child is not None:
             try:

@@ -25,7 +25,7 @@ from autoagent.errors import StepError
 from autoagent.spec.models import Approval
 from tasks.step import cache_key
 
-POLL_SECONDS = 0.25
+POLL_SECONDS = 0.1
 _form_locks: dict[str, threading.Lock] = {}
 _form_locks_guard = threading.Lock()
 

@@ -1,0 +1,1 @@
+"""Deployment definitions: the served mission runner (work pools and prefect.yaml come next)."""

@@ -1,0 +1,83 @@
+"""How a deployed mission waits with no process alive (design.md section 2).
+
+A run started from a deployment does not hold its worker while it waits: an approval or an event
+suspends the root run (Prefect's Suspended state, with the approval's form), a long timer
+reschedules it at its deadline. The process then exits; an answer (``resume_flow_run``), a signal
+or the schedule brings the same flow run id back on its deployment, and the mission re-runs from
+the top with completed steps read from their persisted results.
+
+Waits with a timeout are the exception: nothing on the server would end them on time, so they
+keep waiting in-process (``tasks/ask.py``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from prefect.states import Paused, Scheduled, State
+
+from autoagent import approvals, waits
+from autoagent.errors import StepError
+from autoagent.spec.models import Approval
+
+
+def suspend_for(root_run_id: str, path: str, params: dict[str, Any]) -> State:
+    """Suspend the root run until the approval (``params`` of tasks.ask.ask) or the event
+    (``params`` of tasks.ask.await_signal) is answered."""
+    from autoagent.runs import _client
+
+    root = UUID(root_run_id)
+    if "approval" in params:
+        spec = Approval.model_validate(params["approval"])
+        model = approvals.form_model(spec, params["title"], params["description"])
+        info = {
+            "kind": "approval",
+            "title": params["title"],
+            "schema": approvals.form_schema(model),
+        }
+        form: dict[str, str] | None = waits.keyset(path)
+        message = f"suspended: waiting for approval of {path!r}: {params['title']}"
+    else:
+        model, form = None, None
+        info = {"kind": "event", "key": params["key"], "deadline": None}
+        message = f"suspended: waiting for the event {params['key']!r} ({path})"
+    waits.mark_waiting(root, path, {**info, "deadline": None})
+    state = Paused(
+        reschedule=True,
+        pause_key=f"{waits.slug(path)}-{uuid.uuid4().hex[:8]}",
+        name="Suspended",
+        message=message,
+    )
+    state.state_details.run_input_keyset = form
+    with _client() as client:
+        result = client.set_flow_run_state(root, state)
+        if not result.state or not result.state.is_paused():
+            reason = getattr(result.details, "reason", "") or result.status.value
+            raise StepError(f"could not suspend the mission for {path!r}: {reason}")
+        if model is not None and form is not None:
+            model.save(form, flow_run_id=root)
+        elif waits.read_input(root, waits.signal_key(params["key"])) is not None:
+            client.resume_flow_run(root)  # the signal came while suspending: go on at once
+    return result.state
+
+
+def reschedule_at(root_run_id: str, path: str, deadline: str) -> State:
+    """End this attempt and let the deployment's runner start the run again at ``deadline``."""
+    from autoagent.runs import _client
+
+    root = UUID(root_run_id)
+    waits.mark_waiting(root, path, {"kind": "timer", "deadline": deadline})
+    state = Scheduled(
+        scheduled_time=datetime.fromisoformat(deadline),
+        name="AwaitingTimer",
+        message=f"waiting for the timer {path!r} until {deadline}",
+    )
+    with _client() as client:
+        result = client.set_flow_run_state(root, state)
+    if not result.state or not result.state.is_scheduled():
+        reason = getattr(result.details, "reason", "") or result.status.value
+        raise StepError(f"could not reschedule the mission for {path!r}: {reason}")
+    return result.state

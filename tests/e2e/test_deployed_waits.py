@@ -1,0 +1,181 @@
+"""A deployed mission waits with no process alive: it suspends at an approval and at a timer, the
+served runner's flow process exits, and the same flow run id comes back when answered or due.
+Side effects are counted: steps before the wait ran exactly once."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from prefect import get_client
+
+from autoagent import waits
+from tests.e2e.cli import kill_group, wait_for
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Served:
+    def __init__(self, process: subprocess.Popen, log: Path):
+        self.process = process
+        self.log = log
+
+    def flow_processes(self) -> list[int]:
+        """Processes the runner started for flow runs (one per attempt) that are still alive;
+        multiprocessing's resource tracker, which lives as long as the runner, is not one."""
+        found = subprocess.run(
+            ["ps", "-o", "pid=,args=", "--ppid", str(self.process.pid)],
+            capture_output=True,
+            text=True,
+        )
+        lines = [line.strip() for line in found.stdout.splitlines()]
+        return [line for line in lines if line and "resource_tracker" not in line]
+
+
+@pytest.fixture(scope="module")
+def served(prefect_server, tmp_path_factory) -> Iterator[Served]:
+    log = tmp_path_factory.mktemp("served") / "runner.log"
+    env = {
+        **os.environ,
+        **prefect_server.env(),
+        "AUTOAGENT_SUSPEND_MIN_SECONDS": "2",
+        "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30",
+    }
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "deployments.serve", "--poll", "1", "--prefetch", "1"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_for(
+            lambda: "serving mission/run-mission" in log.read_text(),
+            timeout=60,
+            what="the runner",
+            process=process,
+        )
+        yield Served(process, log)
+    finally:
+        kill_group(process)
+
+
+def _counter(tmp_path: Path, name: str) -> dict:
+    return {"command": f"echo x >> {tmp_path / name}; date +%s.%N > {tmp_path / name}.at"}
+
+
+def _count(tmp_path: Path, name: str) -> int:
+    path = tmp_path / name
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def _start(spec: dict):
+    with get_client(sync_client=True) as client:
+        deployment = client.read_deployment_by_name("mission/run-mission")
+        return client.create_flow_run_from_deployment(
+            deployment.id, parameters={"spec": spec, "params": {}}
+        )
+
+
+def _state(run_id):
+    with get_client(sync_client=True) as client:
+        return client.read_flow_run(run_id).state
+
+
+def _no_flow_process_for(served: Served, seconds: float) -> None:
+    wait_for(lambda: not served.flow_processes(), timeout=30, what="the flow process to exit")
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        assert not served.flow_processes(), "a flow process is alive while the mission waits"
+        time.sleep(0.2)
+
+
+def test_deployed_approval_and_event_suspend_and_continue_on_the_same_run(
+    served, prefect_api, tmp_path
+):
+    spec = {
+        "name": f"deployed-approval-{uuid.uuid4().hex[:6]}",
+        "steps": [
+            {"id": "build", "agent": "shell", "input": _counter(tmp_path, "build")},
+            {"id": "review", "needs": ["build"], "approval": {"title": "Ship?"}},
+            {"id": "paid", "needs": ["review"], "event": {"key": "paid"}},
+            {
+                "id": "ship",
+                "agent": "shell",
+                "needs": ["paid"],
+                "input": _counter(tmp_path, "ship"),
+            },
+        ],
+    }
+    flow_run = _start(spec)
+    wait_for(
+        lambda: (
+            (s := _state(flow_run.id)) is not None
+            and s.is_paused()
+            and s.state_details.run_input_keyset == waits.keyset("review")
+        ),
+        timeout=90,
+        what="the run suspended at review",
+    )
+    assert _state(flow_run.id).state_details.pause_reschedule  # suspended, not paused
+    _no_flow_process_for(served, 3)
+    assert _count(tmp_path, "build") == 1 and _count(tmp_path, "ship") == 0
+
+    waits.approve(str(flow_run.id), "review", comment="go")
+    wait_for(
+        lambda: (
+            any(m["path"] == "paid" for m in waits.waiting(flow_run.id))
+            and _state(flow_run.id).name == "Suspended"
+        ),
+        timeout=90,
+        what="the run suspended at the event",
+    )
+    _no_flow_process_for(served, 2)
+    waits.signal(str(flow_run.id), "paid", {"eur": 3})  # reschedules the suspended run
+    wait_for(lambda: _state(flow_run.id).is_completed(), timeout=90, what="the run to complete")
+    assert _count(tmp_path, "build") == 1 and _count(tmp_path, "ship") == 1
+    with get_client(sync_client=True) as client:  # the same run id went round twice
+        names = [s.name for s in client.read_flow_run_states(flow_run.id)]
+    assert names.count("Suspended") == 2 and names.count("Resuming") == 2
+    assert names[-1] == "Completed"
+
+
+def test_deployed_timer_reschedules_with_no_process_alive(served, prefect_api, tmp_path):
+    seconds = 8
+    spec = {
+        "name": f"deployed-timer-{uuid.uuid4().hex[:6]}",
+        "steps": [
+            {"id": "before", "agent": "shell", "input": _counter(tmp_path, "before")},
+            {"id": "nap", "needs": ["before"], "wait": {"seconds": seconds}},
+            {
+                "id": "after",
+                "agent": "shell",
+                "needs": ["nap"],
+                "input": _counter(tmp_path, "after"),
+            },
+        ],
+    }
+    flow_run = _start(spec)
+    wait_for(
+        lambda: (s := _state(flow_run.id)) is not None and s.name == "AwaitingTimer",
+        timeout=90,
+        what="the run rescheduled at its timer",
+    )
+    reached = float((tmp_path / "before.at").read_text())
+    _no_flow_process_for(served, seconds - 4)
+    wait_for(lambda: _state(flow_run.id).is_completed(), timeout=90, what="the run to complete")
+    after = float((tmp_path / "after.at").read_text())
+    assert after >= reached + seconds - 0.5, f"woke {after - reached:.1f}s after the step"
+    assert _count(tmp_path, "before") == 1 and _count(tmp_path, "after") == 1
+    assert datetime.fromtimestamp(after)  # a real time
