@@ -19,7 +19,7 @@ $(BENCH_STAMP): $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/autoagent validate examples/demo.yaml
-	$(BIN)/autoagent run examples/demo.yaml --param topic=durability
+	$(BIN)/autoagent run examples/demo.yaml --param topic=durability --auto-approve
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -106,7 +106,18 @@ class ApprovalField(Strict):
     def _enum_needs_choices(self) -> ApprovalField:
         if self.type == "enum" and not self.choices:
             raise ValueError("an enum field needs 'choices'")
+        if self.default is not None and not self._fits(self.default):
+            raise ValueError(f"default {self.default!r} is not a valid {self.type}")
         return self
+
+    def _fits(self, value: Any) -> bool:
+        """Whether a value is one the form accepts (JSON types: a bool is not an int)."""
+        if self.type == "enum":
+            return value in (self.choices or [])
+        if isinstance(value, bool):
+            return self.type == "bool"
+        expected = {"bool": (bool,), "str": (str,), "int": (int,), "float": (int, float)}
+        return isinstance(value, expected[self.type])
 
 
 class Approval(Strict):

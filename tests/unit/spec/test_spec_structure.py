@@ -337,3 +337,32 @@ def test_event_needs_a_key():
     problems = problems_of(spec)
     assert find(problems, field="event.key").message == "required field is missing"
     assert find(problems, field="event.timeout").message == "must be greater than 0 (got 0)"
+
+
+DEFAULTS = """
+name: m
+steps:
+  - id: ask
+    approval:
+      title: Ship it?
+      fields:
+        count: {type: int, default: "three"}
+        flag: {type: int, default: true}
+        region: {type: enum, choices: [eu, us], default: mars}
+        ratio: {type: float, default: 1}
+        note: {type: str, default: ok}
+"""
+
+
+def test_approval_field_defaults_must_fit_their_type():
+    problems = problems_of(DEFAULTS)
+    assert find(problems, field="approval.fields.count").message == (
+        "default 'three' is not a valid int"
+    )
+    assert find(problems, field="approval.fields.flag").message == "default True is not a valid int"
+    assert find(problems, field="approval.fields.region").line == line_of(DEFAULTS, "region:")
+    assert {p.field for p in problems} == {
+        "approval.fields.count",
+        "approval.fields.flag",
+        "approval.fields.region",
+    }
