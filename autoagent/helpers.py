@@ -2,7 +2,8 @@
 
 Each is the same durable step a spec gets (tasks/ask.py, tasks/wait.py), keyed by the flow run and
 a step name, so a retried or resumed flow run on the same id never asks twice and a timer keeps its
-first deadline.
+first deadline. Called from the body of a deployed flow, they suspend it as a deployed mission
+does (flows/suspend.py): the process exits and the run comes back when answered or due.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 import pydantic
+from prefect.exceptions import Pause
 
 from autoagent.errors import AutoAgentError
 from autoagent.spec.models import Approval, Event, Wait
@@ -44,14 +46,15 @@ def approval(
         on_reject=on_reject,
     )
     root, path = _where(step or title)
-    return ask.with_options(result_storage=_storage())(
-        root_run_id=root,
-        path=path,
-        approval=spec.model_dump(mode="json"),
-        title=title,
-        description=description,
-        auto_approve=auto_approve,
-    )
+    params = {
+        "approval": spec.model_dump(mode="json"),
+        "title": title,
+        "description": description,
+        "auto_approve": auto_approve,
+    }
+    if not auto_approve and spec.timeout is None:
+        _suspend_unless_answered(root, path, params)
+    return ask.with_options(result_storage=_storage())(root_run_id=root, path=path, **params)
 
 
 def event(key: str, *, step: str | None = None, timeout: float | None = None) -> Any:
@@ -60,6 +63,8 @@ def event(key: str, *, step: str | None = None, timeout: float | None = None) ->
 
     _model(Event, step or key, key=key, timeout=timeout)
     root, path = _where(step or key)
+    if timeout is None:
+        _suspend_unless_answered(root, path, {"key": key, "timeout": None})
     payload = await_signal.with_options(result_storage=_storage())(
         root_run_id=root, path=path, key=key, timeout=timeout
     )
@@ -79,9 +84,35 @@ def wait(
     deadline = fix_deadline.with_options(result_storage=storage)(
         root_run_id=root, path=path, wait=timer.model_dump(mode="json", exclude_none=True)
     )
+    from flows.suspend import reschedule_at, timer_suspends
+
+    if _suspends() and timer_suspends(deadline):
+        raise Pause(state=reschedule_at(root, path, deadline))
     return sleep_until.with_options(result_storage=storage)(
         root_run_id=root, path=path, deadline=deadline
     )
+
+
+def _suspend_unless_answered(root: str, path: str, params: dict[str, Any]) -> None:
+    """In a deployed flow run, end the process until the answer or signal arrives (unless an
+    earlier attempt recorded the step's result: a consumed signal is gone from the server)."""
+    from flows.results import MISSING, Results
+    from flows.suspend import suspend_for
+    from tasks.ask import answered, basis
+
+    if not _suspends() or answered(root, path, params):
+        return
+    if Results(root).read(path, basis(params)) is MISSING:
+        raise Pause(state=suspend_for(root, path, params))
+
+
+def _suspends() -> bool:
+    from prefect.context import FlowRunContext
+
+    from flows.suspend import suspends
+
+    context = FlowRunContext.get()
+    return context is not None and context.flow_run is not None and suspends(context.flow_run)
 
 
 def _model(cls: type[pydantic.BaseModel], step: str, **values: Any) -> Any:

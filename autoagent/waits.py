@@ -135,6 +135,47 @@ def summary(markers: list[dict[str, Any]]) -> str:
     return "; ".join(parts)
 
 
+def pause_on(
+    client: Any,
+    root: UUID,
+    path: str,
+    *,
+    message: str,
+    form: dict[str, str] | None = None,
+    suspend: bool = False,
+) -> Any:
+    """Pause (or, for a deployed run, suspend) the root run on one step; returns the new state.
+
+    The pause key is the step path and the attempt (the run's run_count), so it is stable within
+    an attempt and a later attempt may ask again; Prefect refuses a key that already fired, so a
+    second pause of the same step in one attempt gets a fresh suffix.
+    """
+    import uuid
+
+    from prefect.states import Paused
+
+    from autoagent.errors import StepError
+
+    base = f"{slug(path)}-{client.read_flow_run(root).run_count}"
+    reason = ""
+    for key in (base, f"{base}-{uuid.uuid4().hex[:6]}"):
+        state = Paused(
+            reschedule=suspend,
+            pause_key=key,
+            name="Suspended" if suspend else "Paused",
+            message=message,
+        )
+        state.state_details.run_input_keyset = form
+        result = client.set_flow_run_state(root, state)
+        if result.state is not None and result.state.is_paused():
+            return result.state
+        reason = getattr(result.details, "reason", "") or result.status.value
+        if "already fired" not in str(reason):
+            break
+    verb = "suspend" if suspend else "pause"
+    raise StepError(f"could not {verb} the mission for {path!r}: {reason}")
+
+
 # -- answering ------------------------------------------------------------------------------
 def approve(
     run_id: str,

@@ -12,13 +12,13 @@ from prefect import flow
 from prefect.context import FlowRunContext
 from prefect.runtime import flow_run as current_run
 
-from autoagent import runs
 from autoagent.errors import AutoAgentError, SpecError
 from autoagent.runs import refuse_unsupported
 from autoagent.spec import Step, validate_data
 from flows.outcomes import Scope
 from flows.report import publish_report
 from flows.scheduler import Scheduler, failures
+from flows.suspend import suspends
 
 
 class MissionFailed(AutoAgentError):
@@ -75,7 +75,7 @@ def mission(
         defaults=validated.defaults,
         resuming=_ran_before(run_context.flow_run),
         auto_approve=auto_approve,
-        suspends=run_context.flow_run.deployment_id is not None and not runs.IN_PROCESS.get(),
+        suspends=suspends(run_context.flow_run),
     )
     outcomes = Scheduler(scope, _run_group).run(validated.steps)
     publish_report(validated, root)

@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -41,6 +40,7 @@ from flows.outcomes import (
     record,
 )
 from flows.results import MISSING, Results
+from flows.suspend import reschedule_at, suspend_for, timer_suspends
 from tasks.step import SKIPPED, configured, run_step
 
 
@@ -267,10 +267,7 @@ class Scheduler:
             return _failed(path, state)
         deadline = _value(state)
         root = UUID(self.scope.root_run_id)
-        left = (datetime.fromisoformat(deadline) - datetime.now(UTC)).total_seconds()
-        if self.scope.suspends and left > get_settings().suspend_min_seconds:
-            from flows.suspend import reschedule_at
-
+        if self.scope.suspends and timer_suspends(deadline):
             suspended = reschedule_at(self.scope.root_run_id, path, deadline)
             return Outcome(path, SUSPENDED, prefect_state=suspended)
         waits.mark_waiting(root, path, {"kind": "timer", "deadline": deadline})
@@ -317,8 +314,6 @@ class Scheduler:
         given = params.get("auto_approve") or answered(self.scope.root_run_id, path, params)
         timeout = (step.approval or step.event).timeout  # type: ignore[union-attr]
         if not given and self.scope.suspends and timeout is None:
-            from flows.suspend import suspend_for
-
             suspended = suspend_for(self.scope.root_run_id, path, params)
             return Outcome(path, SUSPENDED, prefect_state=suspended)
         if not given:

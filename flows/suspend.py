@@ -12,16 +12,32 @@ keep waiting in-process (``tasks/ask.py``).
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from prefect.states import Paused, Scheduled, State
+from prefect.client.schemas.objects import FlowRun
+from prefect.states import Scheduled, State
 
 from autoagent import approvals, waits
 from autoagent.errors import StepError
 from autoagent.spec.models import Approval
+
+
+def suspends(flow_run: FlowRun) -> bool:
+    """Whether waits in this flow run suspend: a deployed run, not one that ``autoagent run`` or
+    ``resume`` drives in-process to its end."""
+    from autoagent import runs
+
+    return flow_run.deployment_id is not None and not runs.IN_PROCESS.get()
+
+
+def timer_suspends(deadline: str) -> bool:
+    """Whether a timer is long enough to end the process rather than sleep in it."""
+    from autoagent.settings import get_settings
+
+    left = (datetime.fromisoformat(deadline) - datetime.now(UTC)).total_seconds()
+    return left > get_settings().suspend_min_seconds
 
 
 def suspend_for(root_run_id: str, path: str, params: dict[str, Any]) -> State:
@@ -45,23 +61,13 @@ def suspend_for(root_run_id: str, path: str, params: dict[str, Any]) -> State:
         info = {"kind": "event", "key": params["key"], "deadline": None}
         message = f"suspended: waiting for the event {params['key']!r} ({path})"
     waits.mark_waiting(root, path, {**info, "deadline": None})
-    state = Paused(
-        reschedule=True,
-        pause_key=f"{waits.slug(path)}-{uuid.uuid4().hex[:8]}",
-        name="Suspended",
-        message=message,
-    )
-    state.state_details.run_input_keyset = form
     with _client() as client:
-        result = client.set_flow_run_state(root, state)
-        if not result.state or not result.state.is_paused():
-            reason = getattr(result.details, "reason", "") or result.status.value
-            raise StepError(f"could not suspend the mission for {path!r}: {reason}")
+        state = waits.pause_on(client, root, path, message=message, form=form, suspend=True)
         if model is not None and form is not None:
             model.save(form, flow_run_id=root)
         elif waits.read_input(root, waits.signal_key(params["key"])) is not None:
             client.resume_flow_run(root)  # the signal came while suspending: go on at once
-    return result.state
+    return state
 
 
 def reschedule_at(root_run_id: str, path: str, deadline: str) -> State:

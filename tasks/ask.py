@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from prefect import task
-from prefect.states import Paused, Running
+from prefect.states import Running
 
 from autoagent import approvals, waits
 from autoagent.errors import StepError
@@ -102,16 +101,9 @@ def _pause_for(
     if answer is not None:
         return answer
     form = waits.keyset(path)
-    state = Paused(
-        pause_key=f"{waits.slug(path)}-{uuid.uuid4().hex[:8]}",
-        message=f"waiting for approval of {path!r}: {title}",
-    )
-    state.state_details.run_input_keyset = form
     with _client() as client:
-        result = client.set_flow_run_state(root, state)
-        if not result.state or not result.state.is_paused():
-            reason = getattr(result.details, "reason", "") or result.status.value
-            raise StepError(f"could not pause the mission for {path!r}: {reason}", kind="error")
+        message = f"waiting for approval of {path!r}: {title}"
+        waits.pause_on(client, root, path, message=message, form=form)
         model.save(form, flow_run_id=root)
         try:
             while True:

@@ -41,9 +41,7 @@ class Served:
         return [line for line in lines if line and "resource_tracker" not in line]
 
 
-@pytest.fixture(scope="module")
-def served(prefect_server, tmp_path_factory) -> Iterator[Served]:
-    log = tmp_path_factory.mktemp("served") / "runner.log"
+def _serve(prefect_server, log: Path, argv: list[str], ready: str) -> Served:
     env = {
         **os.environ,
         **prefect_server.env(),
@@ -52,7 +50,7 @@ def served(prefect_server, tmp_path_factory) -> Iterator[Served]:
     }
     with log.open("w") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "deployments.serve", "--poll", "1", "--prefetch", "1"],
+            [sys.executable, *argv],
             cwd=ROOT,
             env=env,
             stdout=out,
@@ -60,15 +58,20 @@ def served(prefect_server, tmp_path_factory) -> Iterator[Served]:
             start_new_session=True,
         )
     try:
-        wait_for(
-            lambda: "serving mission/run-mission" in log.read_text(),
-            timeout=60,
-            what="the runner",
-            process=process,
-        )
-        yield Served(process, log)
-    finally:
+        wait_for(lambda: ready in log.read_text(), timeout=60, what=ready, process=process)
+    except BaseException:
         kill_group(process)
+        raise
+    return Served(process, log)
+
+
+@pytest.fixture(scope="module")
+def served(prefect_server, tmp_path_factory) -> Iterator[Served]:
+    log = tmp_path_factory.mktemp("served") / "runner.log"
+    argv = ["-m", "deployments.serve", "--poll", "1", "--prefetch", "1"]
+    runner = _serve(prefect_server, log, argv, "serving mission/run-mission")
+    yield runner
+    kill_group(runner.process)
 
 
 def _counter(tmp_path: Path, name: str) -> dict:
@@ -179,3 +182,37 @@ def test_deployed_timer_reschedules_with_no_process_alive(served, prefect_api, t
     assert after >= reached + seconds - 0.5, f"woke {after - reached:.1f}s after the step"
     assert _count(tmp_path, "before") == 1 and _count(tmp_path, "after") == 1
     assert datetime.fromtimestamp(after)  # a real time
+
+
+def test_deployed_python_flow_with_helpers_suspends_at_each_wait(
+    prefect_server, prefect_api, tmp_path
+):
+    log = tmp_path / "python-runner.log"
+    runner = _serve(prefect_server, log, ["-m", "tests.e2e.deployed_flow"], "serving python-")
+    try:
+        with get_client(sync_client=True) as client:
+            deployment = client.read_deployment_by_name("python-release/release")
+            flow_run = client.create_flow_run_from_deployment(
+                deployment.id, parameters={"directory": str(tmp_path)}
+            )
+        run_id = str(flow_run.id)
+
+        def suspended_at(path: str) -> bool:
+            state = _state(flow_run.id)
+            marked = any(m["path"] == path for m in waits.waiting(flow_run.id))
+            return bool(marked and state is not None and state.name == "Suspended")
+
+        wait_for(lambda: suspended_at("gate"), timeout=90, what="suspended at gate")
+        _no_flow_process_for(runner, 2)
+        waits.approve(run_id, "gate", fields={"ticket": 5})
+        wait_for(lambda: suspended_at("deployed"), timeout=90, what="suspended at the event")
+        _no_flow_process_for(runner, 2)
+        waits.signal(run_id, "deployed", {"ok": True})
+        wait_for(lambda: _state(flow_run.id).name == "AwaitingTimer", timeout=90, what="the timer")
+        _no_flow_process_for(runner, 2)
+        wait_for(lambda: _state(flow_run.id).is_completed(), timeout=90, what="completion")
+    finally:
+        kill_group(runner.process)
+    # the flow body re-ran from the top three times: every step still ran exactly once
+    names = ("before", "approved", "signalled", "after")
+    assert [_count(tmp_path, n) for n in names] == [1, 1, 1, 1]
