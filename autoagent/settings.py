@@ -40,6 +40,11 @@ class Settings(BaseSettings):
         description="How long `autoagent run` waits for the server to hold every step's final"
         " state before it returns (the local server records task states asynchronously).",
     )
+    concurrency_limits: dict[str, int] = Field(
+        default_factory=dict,
+        description="Global concurrency limits (name → slots, JSON) every mission may name in a"
+        " step's `concurrency`, besides those its spec declares.",
+    )
     suspend_min_seconds: float = Field(
         15.0,
         ge=0,

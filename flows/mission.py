@@ -12,6 +12,7 @@ from prefect import flow
 from prefect.context import FlowRunContext
 from prefect.runtime import flow_run as current_run
 
+from autoagent import limits
 from autoagent.errors import AutoAgentError, SpecError
 from autoagent.runs import refuse_unsupported
 from autoagent.spec import Step, validate_data
@@ -62,6 +63,7 @@ def mission(
     answers every approval with its defaults (tests and demos)."""
     validated = validate_data(spec)
     refuse_unsupported(validated)
+    limits.ensure(validated)  # idempotent: the limits its steps name exist with their size
     unknown = sorted(set(params or {}) - set(validated.params))
     if unknown:
         raise SpecError.for_params(validated.name, unknown, sorted(validated.params))

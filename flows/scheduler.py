@@ -232,6 +232,7 @@ class Scheduler:
             timeout=policy[3],
             skip=skip,
             input_error=error,
+            concurrency=step.concurrency,
             return_state=True,
         )
         if state.is_completed():

@@ -53,6 +53,7 @@ def _run_step(
     timeout: float | None = None,
     skip: bool = False,
     input_error: str | None = None,
+    concurrency: str | None = None,
 ) -> Any:
     if skip:
         return Completed(name=SKIPPED, message="skipped: its 'when' was false")
@@ -65,7 +66,12 @@ def _run_step(
     ctx = AgentContext(
         mission=mission, step_path=path, run_id=root_run_id, attempt=attempt, timeout=timeout
     )
-    return run_agent(get_agent(agent), ctx, input or {})
+    if concurrency is None:
+        return run_agent(get_agent(agent), ctx, input or {})
+    from prefect.concurrency.sync import concurrency as slots
+
+    with slots(concurrency, occupy=1, strict=True):  # held while the agent works, not between tries
+        return run_agent(get_agent(agent), ctx, input or {})
 
 
 run_step: Task[..., Any] = task(

@@ -241,6 +241,8 @@ class MissionFields(Strict):
     description: str = ""
     params: dict[str, Any] = Field(default_factory=dict)
     defaults: Defaults = Defaults()
+    concurrency: dict[str, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
+    """Global concurrency limits (name → slots) that steps name in their ``concurrency``."""
     steps: list[Any]
 
     @field_validator("name")

@@ -116,6 +116,10 @@ class _Checker:
         if header is not None and header.defaults.retry_on:
             loc = ("defaults", "retry_on")
             self._check_kinds(None, "defaults.retry_on", header.defaults.retry_on, loc)
+        self.limits = set(header.concurrency) if header is not None else None
+        for node in nodes:
+            if node.fields is not None and node.fields.concurrency is not None:
+                self._check_limit(node, node.fields.concurrency)
         if self.problems or header is None:
             return None
         built = copy.deepcopy(data)
@@ -229,6 +233,20 @@ class _Checker:
         scope = Scope(self.params, visible(node, self.roots), self.everywhere)
         for where, fld, message in expression_problems(node, scope):
             self.add(f.id, fld, message, (*node.loc, *where))
+
+    def _check_limit(self, node: Node, name: str) -> None:
+        """A step's concurrency limit is declared by the mission or in settings."""
+        from autoagent.settings import get_settings
+
+        if self.limits is None:  # the mission's own declaration is broken: reported already
+            return
+        known = self.limits | set(get_settings().concurrency_limits)
+        if name not in known:
+            message = (
+                f"unknown concurrency limit {name!r}{hint(name, known)}: declare it under the"
+                " mission's `concurrency` (name: slots) or in AUTOAGENT_CONCURRENCY_LIMITS"
+            )
+            self.add(node.label, "concurrency", message, (*node.loc, "concurrency"))
 
     def _check_agent(self, node: Node, at: Loc, agent: str, agent_input: Any) -> None:
         """A known agent (``at`` is ``()`` or ``("compensate",)``) and an input it accepts."""

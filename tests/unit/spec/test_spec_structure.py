@@ -366,3 +366,36 @@ def test_approval_field_defaults_must_fit_their_type():
         "approval.fields.flag",
         "approval.fields.region",
     }
+
+
+LIMITS = """
+name: m
+concurrency: {llm: 2, zero: 0}
+steps:
+  - id: ask
+    agent: echo
+    input: {value: 1}
+    concurrency: lmm
+"""
+
+
+def test_concurrency_limits_are_declared_and_positive():
+    problems = problems_of(LIMITS)
+    assert find(problems, field="concurrency.zero").message.startswith("must be")
+    valid = LIMITS.replace(", zero: 0", "")
+    unknown = find(problems_of(valid), field="concurrency")
+    assert unknown.step == "ask" and "unknown concurrency limit 'lmm'" in unknown.message
+    assert "did you mean 'llm'?" in unknown.message
+    assert unknown.line == line_of(valid, "concurrency: lmm")
+
+
+def test_concurrency_limits_may_come_from_settings(monkeypatch):
+    from autoagent.settings import get_settings
+
+    monkeypatch.setenv("AUTOAGENT_CONCURRENCY_LIMITS", '{"lmm": 3}')
+    get_settings.cache_clear()
+    try:
+        spec = loads(text(LIMITS.replace(", zero: 0", "")))
+        assert spec.steps[0].concurrency == "lmm"
+    finally:
+        get_settings.cache_clear()

@@ -18,6 +18,7 @@ description: every kind of step
 params:
   names: [a, b]
   flag: true
+concurrency: {small: 2}
 defaults:
   retries: 2
   retry_backoff: {base_seconds: 0.5, factor: 3, max_seconds: 10, jitter: 0.1}
