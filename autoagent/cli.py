@@ -194,7 +194,8 @@ def _execute_and_report(flow_run: Any) -> int:
     _print_status(str(flow_run.id))
     if state.is_completed():
         return 0
-    err.print(f"mission did not complete: {state.name}: {state.message or ''}", markup=False)
+    message = " ".join((state.message or "").split())
+    err.print(f"mission did not complete: {state.name}: {message}", markup=False, soft_wrap=True)
     return EXIT_FAILED
 
 

@@ -111,7 +111,7 @@ def start(spec: MissionSpec, params: dict[str, Any], auto_approve: bool = False)
         )
 
 
-UNSUPPORTED_FIELDS = ("compensate", "runs_on", "asset")
+UNSUPPORTED_FIELDS = ("runs_on", "asset")
 
 
 def refuse_unsupported(spec: MissionSpec) -> None:

@@ -16,6 +16,7 @@ from autoagent import limits
 from autoagent.errors import AutoAgentError, SpecError
 from autoagent.runs import refuse_unsupported
 from autoagent.spec import Step, validate_data
+from flows import sagas
 from flows.outcomes import Scope
 from flows.report import publish_report
 from flows.scheduler import Scheduler, failures
@@ -27,11 +28,15 @@ class MissionFailed(AutoAgentError):
 
     kind = "error"
 
-    def __init__(self, scope: str, failed: list[Any]):
+    def __init__(self, scope: str, failed: list[Any], undone: list[Any] | None = None):
         lines = [f"{o.path}: {o.error}" for o in failed if o.state == "failed"]
         blocked = [o.path for o in failed if o.state == "blocked"]
         if blocked:
             lines.append(f"not run because a need failed: {', '.join(blocked)}")
+        if undone:
+            done = [o.path.removesuffix("#compensate") for o in undone if o.state == "completed"]
+            lines.append(f"compensated (newest first): {', '.join(done) or 'none'}")
+            lines.extend(f"{o.path}: {o.error}" for o in undone if o.state != "completed")
         super().__init__(f"{scope} failed: " + "; ".join(lines))
 
 
@@ -80,10 +85,13 @@ def mission(
         suspends=suspends(run_context.flow_run),
     )
     outcomes = Scheduler(scope, _run_group).run(validated.steps)
-    publish_report(validated, root)
     bad = failures(outcomes)
     if bad:
-        raise MissionFailed(f"mission {validated.name!r}", bad)
+        undone = sagas.compensate_all(scope)
+        publish_report(validated, root)
+        raise MissionFailed(f"mission {validated.name!r}", bad, undone)
+    sagas.forget(scope)
+    publish_report(validated, root)
     return {sid: o.output for sid, o in outcomes.items()}
 
 

@@ -106,3 +106,22 @@ def record(scope: Scope, outcome: Outcome) -> None:
     for listener in list(listeners):
         with contextlib.suppress(Exception):  # a broken display must not break a mission
             listener(outcome)
+
+
+def failed_outcome(path: str, state: State) -> Outcome:
+    """The outcome of a task that ended without completing: its error and kind."""
+    from autoagent.errors import StepError
+
+    exc = state.result(raise_on_failure=False)
+    kind = exc.kind if isinstance(exc, StepError) else "error"
+    message = str(exc) if isinstance(exc, BaseException) else (state.message or state.name)
+    return Outcome(path, FAILED, error=message, kind=kind, prefect_state=state)
+
+
+def state_value(state: State) -> Any:
+    """A completed state's value: in memory when this process produced or loaded it."""
+    from prefect.results import ResultRecord
+
+    if isinstance(state.data, ResultRecord):
+        return state.data.result
+    return state.result()

@@ -16,17 +16,16 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
-from uuid import UUID
 
 from prefect.exceptions import Pause
-from prefect.results import ResultRecord
 from prefect.settings import PREFECT_API_URL
 from prefect.states import State
 
-from autoagent import expressions, waits
-from autoagent.errors import ExpressionError, StepError
+from autoagent import expressions
+from autoagent.errors import ExpressionError
 from autoagent.settings import get_settings
 from autoagent.spec import Step
+from flows import sagas
 from flows.outcomes import (
     BLOCKED,
     COMPLETED,
@@ -34,13 +33,14 @@ from flows.outcomes import (
     NO_ITEM,
     SKIPPED_STATE,
     SUSPENDED,
-    WAITING,
     Outcome,
     Scope,
+    failed_outcome,
     record,
+    state_value,
 )
 from flows.results import MISSING, Results
-from flows.suspend import reschedule_at, suspend_for, timer_suspends
+from flows.waiting import WaitingUnits
 from tasks.step import SKIPPED, configured, run_step
 
 
@@ -52,7 +52,7 @@ class _FanOut:
     items: list[Any]
 
 
-class Scheduler:
+class Scheduler(WaitingUnits):
     """Runs the steps of one scope; ``run_group`` runs a group or child mission as a subflow."""
 
     def __init__(self, scope: Scope, run_group: Callable[[Step, Scope], Any]):
@@ -95,7 +95,7 @@ class Scheduler:
                         fan = fanouts[step.id]
                         fan.results[index] = outcome
                         if all(r is not None for r in fan.results):
-                            self._finish(step, self._join(step, fan))
+                            self._finish(step, self._join(step, fan), fan.items)
         if self.suspension is not None:  # the engine ends this attempt without a final state
             raise Pause(state=self.suspension)
         return self.outcomes
@@ -137,18 +137,20 @@ class Scheduler:
         if self.scope.resuming:
             found = self.results.read(path + ".all", items)
             if found is not MISSING:
-                self._finish(step, Outcome(path, COMPLETED, output=found, cached=True))
+                self._finish(step, Outcome(path, COMPLETED, output=found, cached=True), items)
                 return
         fanouts[step.id] = _FanOut(step, [None] * len(items), time.monotonic(), items)
         for i, item in enumerate(items):
             running[self._submit(pool, step, i, item)] = (step, i)
 
-    def _finish(self, step: Step, outcome: Outcome) -> None:
+    def _finish(self, step: Step, outcome: Outcome, items: list[Any] | None = None) -> None:
         self.outcomes[step.id] = outcome
         if outcome.state == COMPLETED:
             self.outputs[step.id] = outcome.output
             if step.steps and step.for_each is None and isinstance(outcome.output, dict):
                 self.outputs.update(_descendant_outputs(step, outcome.output))
+            if step.compensate is not None:
+                sagas.remember(self.scope, step, outcome.output, items, self._context)
         elif outcome.state == SKIPPED_STATE:
             self.outputs[step.id] = None
         record(self.scope, outcome)
@@ -241,93 +243,11 @@ class Scheduler:
             return Outcome(
                 path,
                 COMPLETED,
-                output=_value(state),
+                output=state_value(state),
                 cached=state.name == "Cached",
                 prefect_state=state,
             )
-        return _failed(path, state)
-
-    def _wait_unit(self, step: Step, path: str, item: Any) -> Outcome:
-        """A durable timer: fix the deadline once (persisted), then sleep towards it."""
-        from blocks.storage import result_storage
-        from tasks.wait import fix_deadline, sleep_until
-
-        assert step.wait is not None
-        try:
-            wait = expressions.render(
-                step.wait.model_dump(mode="json", exclude_none=True), self._context(item)
-            )
-        except ExpressionError as exc:
-            return Outcome(path, FAILED, error=f"wait: {exc}", kind="expression")
-        storage = result_storage()
-        common = {"root_run_id": self.scope.root_run_id, "path": path}
-        state = fix_deadline.with_options(result_storage=storage)(
-            **common, wait=wait, return_state=True
-        )
-        if not state.is_completed():
-            return _failed(path, state)
-        deadline = _value(state)
-        root = UUID(self.scope.root_run_id)
-        if self.scope.suspends and timer_suspends(deadline):
-            suspended = reschedule_at(self.scope.root_run_id, path, deadline)
-            return Outcome(path, SUSPENDED, prefect_state=suspended)
-        waits.mark_waiting(root, path, {"kind": "timer", "deadline": deadline})
-        state = sleep_until.with_options(result_storage=storage)(
-            **common, deadline=deadline, return_state=True
-        )
-        if not state.is_completed():
-            return _failed(path, state)
-        waits.clear_waiting(root, path)
-        return Outcome(path, COMPLETED, output=_value(state), cached=state.name == "Cached")
-
-    def _ask_unit(self, step: Step, path: str, item: Any) -> Outcome:
-        """An approval or an event: wait for someone, durably (see tasks/ask.py)."""
-        from blocks.storage import result_storage
-        from tasks.ask import answered, ask, await_signal, basis, consume_signal
-
-        context = self._context(item)
-        try:
-            if step.approval is not None:
-                unit, params = (
-                    ask,
-                    {
-                        "approval": step.approval.model_dump(mode="json"),
-                        "title": str(expressions.render(step.approval.title, context)),
-                        "description": str(expressions.render(step.approval.description, context)),
-                        "auto_approve": self.scope.auto_approve,
-                    },
-                )
-            else:
-                assert step.event is not None
-                unit, params = (
-                    await_signal,
-                    {
-                        "key": str(expressions.render(step.event.key, context)),
-                        "timeout": step.event.timeout,
-                    },
-                )
-        except ExpressionError as exc:
-            return Outcome(path, FAILED, error=f"{step.kind}: {exc}", kind="expression")
-        if self.scope.resuming:
-            found = self.results.read(path, basis(params))
-            if found is not MISSING:
-                return Outcome(path, COMPLETED, output=found, cached=True)
-        given = params.get("auto_approve") or answered(self.scope.root_run_id, path, params)
-        timeout = (step.approval or step.event).timeout  # type: ignore[union-attr]
-        if not given and self.scope.suspends and timeout is None:
-            suspended = suspend_for(self.scope.root_run_id, path, params)
-            return Outcome(path, SUSPENDED, prefect_state=suspended)
-        if not given:
-            record(self.scope, Outcome(path, WAITING, output=params))  # tells the CLI who to ask
-        state = unit.with_options(result_storage=result_storage())(
-            root_run_id=self.scope.root_run_id, path=path, **params, return_state=True
-        )
-        if not state.is_completed():
-            return _failed(path, state)
-        if step.event is not None:
-            consume_signal(self.scope.root_run_id, path, params["key"])
-        cached = state.name == "Cached"
-        return Outcome(path, COMPLETED, output=_value(state), cached=cached, prefect_state=state)
+        return failed_outcome(path, state)
 
     def _group_unit(self, step: Step, path: str, item: Any) -> Outcome:
         inner_item = item if item is not NO_ITEM else self.scope.item
@@ -390,21 +310,6 @@ class Scheduler:
         retry_on = step.retry_on if step.retry_on is not None else d.retry_on
         timeout = step.timeout if step.timeout is not None else d.timeout
         return retries, backoff, tuple(retry_on) if retry_on is not None else None, timeout
-
-
-def _failed(path: str, state: State) -> Outcome:
-    """The outcome of a task that ended without completing: its error and kind."""
-    exc = state.result(raise_on_failure=False)
-    kind = exc.kind if isinstance(exc, StepError) else "error"
-    message = str(exc) if isinstance(exc, BaseException) else (state.message or state.name)
-    return Outcome(path, FAILED, error=message, kind=kind, prefect_state=state)
-
-
-def _value(state: State) -> Any:
-    """A completed state's value: in memory when this process produced or loaded it."""
-    if isinstance(state.data, ResultRecord):
-        return state.data.result
-    return state.result()
 
 
 def _condition(when: str | bool | None, context: dict[str, Any]) -> bool:
