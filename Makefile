@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo test lint format bench clean stack-up stack-down stack-status
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,16 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# The self-hosted stack, natively: PostgreSQL database, API, services (via Redis), process worker.
+stack-up: $(STAMP)
+	$(BIN)/python infra/prefect-server/stack.py up
+
+stack-down: $(STAMP)
+	$(BIN)/python infra/prefect-server/stack.py down
+
+stack-status: $(STAMP)
+	$(BIN)/python infra/prefect-server/stack.py status
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python bench/overhead.py
