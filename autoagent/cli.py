@@ -204,6 +204,11 @@ def _print_status(run_id: str) -> None:
     from autoagent.render import answer_lines, status_tree
 
     root = runs.read_run(run_id)
+    spec = root.parameters.get("spec")
+    if isinstance(spec, str):  # a deployment run names a file; it is inlined when it starts
+        state = root.state.name if root.state else "unknown"
+        out.print(f"run {root.id} ({root.name}) {state}: spec file {spec!r}, not started yet")
+        return
     flow_runs = runs.descendant_runs(root.id)
     tasks = runs.task_runs([r.id for r in flow_runs])
     ended = root.state is not None and root.state.is_final()
@@ -243,6 +248,8 @@ def list_command(limit: int = typer.Option(20, help="How many runs to show.")) -
         rows = []
         for run in runs.recent(limit):
             spec = run.parameters.get("spec") or {}
+            if isinstance(spec, str):  # a deployment run not started yet names its spec file
+                spec = {"name": spec}
             ended = run.state is None or run.state.is_final()
             markers = [] if ended else waits.waiting(run.id)
             rows.append(

@@ -114,6 +114,19 @@ def start(spec: MissionSpec, params: dict[str, Any], auto_approve: bool = False)
 UNSUPPORTED_FIELDS = ("runs_on", "asset")
 
 
+def inline_spec(flow_run: FlowRun, path: str) -> dict[str, Any]:
+    """Load a spec file named by a run's ``spec`` parameter and put the spec itself in the run's
+    parameters, so status, resume and any other machine see the mission without the file."""
+    from autoagent.spec import load
+
+    spec = load(path).model_dump(mode="json", exclude_none=True)
+    parameters = {**flow_run.parameters, "spec": spec}
+    with _client() as client:
+        client.update_flow_run(flow_run.id, parameters=parameters)
+    flow_run.parameters = parameters
+    return spec
+
+
 def refuse_unsupported(spec: MissionSpec) -> None:
     """What this runner cannot do yet fails the mission before it starts, never silently."""
     problems: list[Problem] = []

@@ -14,7 +14,7 @@ from prefect.runtime import flow_run as current_run
 
 from autoagent import limits
 from autoagent.errors import AutoAgentError, SpecError
-from autoagent.runs import refuse_unsupported
+from autoagent.runs import inline_spec, refuse_unsupported
 from autoagent.spec import Step, validate_data
 from flows import sagas
 from flows.outcomes import Scope
@@ -62,18 +62,21 @@ def _group_run_name() -> str:
     log_prints=True,
 )
 def mission(
-    spec: dict[str, Any], params: dict[str, Any] | None = None, auto_approve: bool = False
+    spec: dict[str, Any] | str, params: dict[str, Any] | None = None, auto_approve: bool = False
 ) -> dict[str, Any]:
-    """Run a mission spec. ``params`` override the spec's param defaults; ``auto_approve``
-    answers every approval with its defaults (tests and demos)."""
+    """Run a mission spec: inline, or the path of a spec file in the working directory (it is
+    inlined into the run's parameters first). ``params`` override the spec's param defaults;
+    ``auto_approve`` answers every approval with its defaults (tests and demos)."""
+    run_context = FlowRunContext.get()
+    assert run_context is not None and run_context.flow_run is not None
+    if isinstance(spec, str):
+        spec = inline_spec(run_context.flow_run, spec)
     validated = validate_data(spec)
     refuse_unsupported(validated)
     limits.ensure(validated)  # idempotent: the limits its steps name exist with their size
     unknown = sorted(set(params or {}) - set(validated.params))
     if unknown:
         raise SpecError.for_params(validated.name, unknown, sorted(validated.params))
-    run_context = FlowRunContext.get()
-    assert run_context is not None and run_context.flow_run is not None
     root = str(run_context.flow_run.id)
     scope = Scope(
         mission=validated.name,

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parents[2]
 HEALTH_TIMEOUT = float(os.environ.get("STACK_HEALTH_TIMEOUT", "180"))
 
 
@@ -132,6 +133,23 @@ def components(config: Config) -> dict[str, list[str]]:
     }
 
 
+def ensure_pool(config: Config, env: dict[str, str]) -> None:
+    """The process work pool, with the job template kept in deployments/ (before its worker)."""
+    template = ROOT / "deployments" / "process-job-template.json"
+    argv = [
+        str(BIN / "prefect"),
+        "work-pool",
+        "create",
+        config.pool,
+        "--type",
+        "process",
+        "--base-job-template",
+        str(template),
+        "--overwrite",
+    ]
+    subprocess.run(argv, env=env, check=True, capture_output=True, text=True)
+
+
 def check_redis(config: Config) -> None:
     import redis
 
@@ -210,12 +228,14 @@ def up(config: Config) -> int:
             start_new_session=True,
         )
         (config.dir / f"{name}.pid").write_text(str(process.pid))
-        if name == "api" and not _wait_healthy(config, started):
-            print(
-                f"api: not healthy after {HEALTH_TIMEOUT:.0f}s; see {config.dir}/api.log",
-                file=sys.stderr,
-            )
-            return 1
+        if name == "api":
+            if not _wait_healthy(config, started):
+                print(
+                    f"api: not healthy after {HEALTH_TIMEOUT:.0f}s; see {config.dir}/api.log",
+                    file=sys.stderr,
+                )
+                return 1
+            ensure_pool(config, env)
     for name in components(config):
         if not _pid(config, name):
             print(f"{name}: exited; see {config.dir}/{name}.log", file=sys.stderr)

@@ -1,0 +1,78 @@
+"""prefect.yaml against the native stack: `prefect deploy --all` from the checkout, a spec mission
+run with `prefect deployment run` on the process pool, and a scheduled run that runs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+
+from tests.e2e.cli import wait_for
+from tests.stack import Stack
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory) -> Iterator[Stack]:
+    stack = Stack(
+        tmp_path_factory.mktemp("deploy"),
+        redis_db=10,
+        PREFECT_WORKER_QUERY_SECONDS="2",
+        PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="5",
+    )
+    up = stack.up()
+    assert up.returncode == 0, up.stdout + up.stderr
+    deployed = stack.client(stack.prefect, "--no-prompt", "deploy", "--all")
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    yield stack
+    stack.destroy()
+
+
+def test_deployment_run_of_a_spec_on_the_process_pool(stack):
+    ran = stack.client(
+        stack.prefect,
+        "deployment",
+        "run",
+        "mission/run-mission",
+        "-p",
+        "spec=examples/demo.yaml",
+        "-p",
+        "auto_approve=true",
+        "--watch",
+    )
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "Completed" in ran.stdout
+    run_id = ran.stdout.split("UUID: ")[1].split()[0]
+    status = stack.autoagent("status", run_id)
+    assert "publish  completed" in status.stdout, status.stdout  # the spec file was inlined
+
+
+def test_a_scheduled_run_runs(stack):
+    from prefect import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+    from prefect.client.schemas.schedules import IntervalSchedule
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
+
+    env = stack.client_env
+    settings = {
+        PREFECT_API_URL: env["PREFECT_API_URL"],
+        PREFECT_API_AUTH_STRING: env["PREFECT_API_AUTH_STRING"],
+    }
+    with temporary_settings(updates=settings), get_client(sync_client=True) as client:
+        deployment = client.read_deployment_by_name("mission/demo-daily")
+        client.create_deployment_schedules(
+            deployment.id, [(IntervalSchedule(interval=timedelta(seconds=10)), True)]
+        )
+        started = time.monotonic()
+
+        def completed_scheduled_run() -> bool:
+            runs = client.read_flow_runs(
+                deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id]))
+            )
+            return any(r.state and r.state.is_completed() and r.auto_scheduled for r in runs)
+
+        wait_for(completed_scheduled_run, timeout=150, what="a scheduled run to complete")
+        print(f"first scheduled run completed {time.monotonic() - started:.0f}s after scheduling")
