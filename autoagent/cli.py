@@ -357,6 +357,35 @@ def cancel(run_id: str = typer.Argument(..., metavar="RUN", help="The mission ru
     _guard(action)
 
 
+server_app = typer.Typer(help="Set up a Prefect server for long missions.", no_args_is_help=True)
+app.add_typer(server_app, name="server")
+
+
+@server_app.command("setup")
+def server_setup(
+    pool: str = typer.Option("autoagent-process", help="Work pool of the recovery flow."),
+    silence: float = typer.Option(
+        90.0, help="Seconds without a heartbeat before a run counts as Crashed."
+    ),
+    max_resumes: int = typer.Option(3, help="Automatic resumes per run before it is Failed."),
+    backoff: float = typer.Option(10.0, help="Seconds before the first automatic resume."),
+) -> None:
+    """Install crash detection and capped automatic resume of crashed deployed runs."""
+
+    def action() -> int:
+        _prepare_environment()
+        from autoagent import server
+
+        server.require_server()
+        installed = server.setup(pool, silence, max_resumes, backoff)
+        out.print(f"recovery deployment recover/recover ({installed['recover_deployment']})")
+        for name in installed["automations"]:
+            out.print(f"automation {name!r}")
+        return 0
+
+    _guard(action)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 

@@ -84,6 +84,8 @@ def status_tree(status: MissionStatus) -> Tree:
     if status.duration is not None:
         head.append(f"  {status.duration:.2f}s", style="dim")
     head.append(f"\n  run {status.run_id} ({status.name})", style="dim")
+    if status.message and status.state.lower() not in ("completed", "running"):
+        head.append(f"\n  {' '.join(status.message.split())}", style=color)
     tree = Tree(head)
 
     def add(parent: Tree, nodes: list[StepStatus]) -> None:

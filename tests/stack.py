@@ -50,6 +50,16 @@ class Stack:
         self.client_env = {**self.env, **_exports(result.stdout)}
         return result
 
+    def bring_up(self, *, setup: list[str] | None = None, deploy: bool = False) -> None:
+        """Up from nothing, then `autoagent server setup` and `prefect deploy --all` if asked."""
+        steps = [self.up()]
+        if setup is not None:
+            steps.append(self.autoagent("server", "setup", *setup))
+        if deploy:
+            steps.append(self.client(self.prefect, "--no-prompt", "deploy", "--all"))
+        for step in steps:
+            assert step.returncode == 0, step.stdout + step.stderr
+
     def autoagent(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
         return self.client(AUTOAGENT, *args, timeout=timeout)
 
@@ -64,6 +74,9 @@ class Stack:
             cwd=ROOT,
         )
 
+    def pid(self, name: str) -> int:
+        return int((Path(self.env["STACK_DIR"]) / f"{name}.pid").read_text())
+
     def destroy(self) -> None:
         self.run("down")
         _pg(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
@@ -76,3 +89,19 @@ def _exports(text: str) -> dict[str, str]:
             key, _, value = line.removeprefix("export ").partition("=")
             found[key] = value.strip("'")
     return found
+
+
+def stack_fixture(name: str, redis_db: int, *, setup: list[str] | None = None, **env: str):
+    """A module-scoped fixture: a stack brought up, set up if asked, deployed; then destroyed."""
+    import pytest
+
+    @pytest.fixture(scope="module")
+    def stack(tmp_path_factory):
+        made = Stack(tmp_path_factory.mktemp(name), redis_db, **env)
+        try:
+            made.bring_up(setup=setup, deploy=True)
+            yield made
+        finally:
+            made.destroy()
+
+    return stack

@@ -183,7 +183,10 @@ def _pid(config: Config, name: str) -> int | None:
     pid = int(path.read_text())
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+        with open(f"/proc/{pid}/stat") as stat:  # a killed process not yet reaped is a zombie
+            if stat.read().rsplit(")", 1)[-1].split()[0] == "Z":
+                return None
+    except (ProcessLookupError, FileNotFoundError):
         return None
     return pid
 

@@ -4,31 +4,22 @@ run with `prefect deployment run` on the process pool, and a scheduled run that 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 
 from tests.e2e.cli import wait_for
-from tests.stack import Stack
+from tests.stack import stack_fixture
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory) -> Iterator[Stack]:
-    stack = Stack(
-        tmp_path_factory.mktemp("deploy"),
-        redis_db=10,
-        PREFECT_WORKER_QUERY_SECONDS="2",
-        PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="5",
-    )
-    up = stack.up()
-    assert up.returncode == 0, up.stdout + up.stderr
-    deployed = stack.client(stack.prefect, "--no-prompt", "deploy", "--all")
-    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
-    yield stack
-    stack.destroy()
+stack = stack_fixture(
+    "deploy",
+    redis_db=10,
+    PREFECT_WORKER_QUERY_SECONDS="2",
+    PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="5",
+)
 
 
 def test_deployment_run_of_a_spec_on_the_process_pool(stack):

@@ -1,0 +1,97 @@
+"""One command that makes a Prefect server safe for long missions (`autoagent server setup`):
+
+- crash detection: an automation marks a flow run Crashed when no event of it (heartbeat or state
+  change) arrives for ``silence`` seconds after a heartbeat. A paused run still heartbeats, a
+  suspended or rescheduled one announced its state change, and a run that just completed cannot be
+  marked Crashed (the server refuses to leave a final state without force, and the action does
+  not force);
+- capped automatic resume: an automation runs the ``recover/recover`` deployment for every
+  crashed deployed run (flows/recover.py): same flow run id, backoff, a cap, then Failed.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from autoagent.errors import RunError
+
+DETECTION = "autoagent: crash detection"
+RECOVERY = "autoagent: resume crashed runs"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def setup(pool: str, silence: float, max_resumes: int, base_seconds: float) -> dict[str, Any]:
+    """Install (or replace) the recovery deployment and both automations; what was installed."""
+    from prefect.client.schemas.objects import StateType
+    from prefect.events.actions import ChangeFlowRunState, RunDeployment
+    from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
+
+    from autoagent.runs import _client
+    from flows.recover import recover
+
+    deployment_id = recover.from_source(
+        source=str(ROOT), entrypoint="flows/recover.py:recover"
+    ).deploy(
+        name="recover",
+        work_pool_name=pool,
+        parameters={"max_resumes": max_resumes, "base_seconds": base_seconds},
+        print_next_steps=False,
+        ignore_warnings=True,
+    )
+    detection = AutomationCore(
+        name=DETECTION,
+        description=f"A flow run silent for {silence:g}s after a heartbeat is Crashed.",
+        trigger=EventTrigger(
+            match={"prefect.resource.id": "prefect.flow-run.*"},
+            after={"prefect.flow-run.heartbeat"},
+            expect={"prefect.flow-run.*"},
+            for_each={"prefect.resource.id"},
+            posture=Posture.Proactive,
+            threshold=1,
+            within=timedelta(seconds=silence),
+        ),
+        actions=[
+            ChangeFlowRunState(
+                state=StateType.CRASHED,
+                message=f"no heartbeat for {silence:g}s: its process or machine died",
+            )
+        ],
+    )
+    recovery = AutomationCore(
+        name=RECOVERY,
+        description=f"Resume crashed deployed runs, at most {max_resumes} times each.",
+        trigger=EventTrigger(
+            match={"prefect.resource.id": "prefect.flow-run.*"},
+            match_related={"prefect.resource.role": "deployment"},
+            expect={"prefect.flow-run.Crashed"},
+            posture=Posture.Reactive,
+            threshold=1,
+        ),
+        actions=[
+            RunDeployment(
+                source="selected",
+                deployment_id=deployment_id,
+                parameters={
+                    "flow_run_id": {"__prefect_kind": "jinja", "template": "{{ flow_run.id }}"}
+                },
+            )
+        ],
+    )
+    with _client() as client:
+        for automation in (detection, recovery):
+            for existing in client.read_automations_by_name(automation.name):
+                client.delete_automation(existing.id)
+            client.create_automation(automation)
+    return {"recover_deployment": str(deployment_id), "automations": [DETECTION, RECOVERY]}
+
+
+def require_server() -> None:
+    from prefect.settings import get_current_settings
+
+    if not get_current_settings().api.url:
+        raise RunError(
+            "`autoagent server setup` needs a server: set PREFECT_API_URL (and"
+            " PREFECT_API_AUTH_STRING), e.g. from `python infra/prefect-server/stack.py env`"
+        )

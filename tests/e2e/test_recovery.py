@@ -1,0 +1,143 @@
+"""Crash detection and capped automatic resume on the native stack (`autoagent server setup`):
+each crash counts side effects — completed steps ran exactly once, the mission completes on the
+same flow run id — and a run that crashes every time stops at the cap; a waiting mission is never
+marked Crashed."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from uuid import UUID
+
+import pytest
+import yaml
+
+from tests.e2e.cli import kill_group, run_id_in, start_autoagent, wait_for
+from tests.stack import Stack, stack_fixture
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
+
+SILENCE = 45  # the detection window; Prefect's flow heartbeat cannot be under 30 s
+
+
+stack = stack_fixture(
+    "recovery",
+    redis_db=12,
+    setup=["--silence", str(SILENCE), "--max-resumes", "2", "--backoff", "2"],
+    PREFECT_WORKER_QUERY_SECONDS="2",
+    PREFECT_FLOWS_HEARTBEAT_FREQUENCY="30",
+)
+
+
+def _spec(tmp_path: Path, middle: str) -> Path:
+    def counted(name: str, then: str = "") -> dict:
+        return {"command": f"echo x >> {tmp_path / name}; {then}".rstrip("; ")}
+
+    steps = [
+        {"id": "one", "agent": "shell", "input": counted("one")},
+        {"id": "two", "agent": "shell", "needs": ["one"], "input": counted("two", middle)},
+        {"id": "three", "agent": "shell", "needs": ["two"], "input": counted("three")},
+    ]
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump({"name": "crashy", "steps": steps}))
+    return path
+
+
+def _count(tmp_path: Path, name: str) -> int:
+    path = tmp_path / name
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def _deploy_run(stack: Stack, spec: Path) -> str:
+    ran = stack.client(
+        stack.prefect, "deployment", "run", "mission/run-mission", "-p", f"spec={spec}"
+    )
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    return ran.stdout.split("UUID: ")[1].split()[0]
+
+
+def _states(stack: Stack, run_id: str) -> list[str]:
+    from prefect import get_client
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
+
+    env = stack.client_env
+    settings = {
+        PREFECT_API_URL: env["PREFECT_API_URL"],
+        PREFECT_API_AUTH_STRING: env["PREFECT_API_AUTH_STRING"],
+    }
+    with temporary_settings(updates=settings), get_client(sync_client=True) as client:
+        return [s.name for s in client.read_flow_run_states(UUID(run_id))]
+
+
+def _engines_of(pid: int) -> list[int]:
+    found = subprocess.run(
+        ["ps", "-o", "pid=,args=", "--ppid", str(pid)], capture_output=True, text=True
+    )
+    return [int(line.split()[0]) for line in found.stdout.splitlines() if "prefect.engine" in line]
+
+
+def test_kill_9_of_the_flow_process(stack, tmp_path):
+    run_id = _deploy_run(stack, _spec(tmp_path, "sleep 15"))
+    wait_for(lambda: _count(tmp_path, "two") == 1, timeout=90, what="step two running")
+    killed_at = time.monotonic()
+    for pid in _engines_of(stack.pid("worker")):
+        os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: "Crashed" in _states(stack, run_id), timeout=60, what="Crashed")
+    wait_for(lambda: _states(stack, run_id)[-1] == "Running", timeout=60, what="resumed")
+    print(f"kill -9 of the flow process: resumed {time.monotonic() - killed_at:.1f}s after")
+    wait_for(lambda: _states(stack, run_id)[-1] == "Completed", timeout=90, what="completed")
+    assert _count(tmp_path, "one") == 1 and _count(tmp_path, "three") == 1
+    assert _count(tmp_path, "two") == 2  # the step that was running when it crashed: again
+
+
+def test_kill_9_of_the_worker_and_its_children(stack, tmp_path):
+    run_id = _deploy_run(stack, _spec(tmp_path, "sleep 15"))
+    wait_for(lambda: _count(tmp_path, "two") == 1, timeout=90, what="step two running")
+    worker = stack.pid("worker")
+    engines = _engines_of(worker)
+    killed_at = time.monotonic()
+    os.killpg(worker, signal.SIGKILL)
+    for pid in engines:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    restarted = stack.run("up")  # the stack brings back what is missing: the worker
+    assert restarted.returncode == 0, restarted.stdout + restarted.stderr
+    wait_for(lambda: "Crashed" in _states(stack, run_id), timeout=SILENCE + 45, what="detected")
+    print(f"kill -9 of the worker: detected {time.monotonic() - killed_at:.1f}s after")
+    wait_for(lambda: _states(stack, run_id)[-1] == "Completed", timeout=120, what="completed")
+    print(f"kill -9 of the worker: completed {time.monotonic() - killed_at:.1f}s after")
+    assert _count(tmp_path, "one") == 1 and _count(tmp_path, "three") == 1
+    assert _count(tmp_path, "two") in (1, 2)
+
+
+def test_a_run_that_crashes_every_time_stops_at_the_cap(stack, tmp_path):
+    run_id = _deploy_run(stack, _spec(tmp_path, "kill -9 $PPID"))  # kills its own flow process
+    wait_for(lambda: _states(stack, run_id)[-1] == "Failed", timeout=180, what="Failed at the cap")
+    states = _states(stack, run_id)
+    assert states.count("Crashed") == 3 and states.count("AwaitingRecovery") == 2
+    assert _count(tmp_path, "one") == 1 and _count(tmp_path, "two") == 3
+    status = stack.autoagent("status", run_id)
+    assert "gave up after 2 automatic resumes" in status.stdout, status.stdout
+
+
+def test_waiting_missions_are_never_marked_crashed(stack, tmp_path):
+    approval = {"name": "waits", "steps": [{"id": "ok", "approval": {"title": "Go?"}}]}
+    spec = tmp_path / "waits.yaml"
+    spec.write_text(yaml.safe_dump(approval))
+    suspended = _deploy_run(stack, spec)
+    out = tmp_path / "local.out"
+    local = start_autoagent("run", str(spec), env=stack.client_env, log=out)
+    try:
+        wait_for(lambda: "⏸ ok" in out.read_text(), timeout=60, what="local pause", process=local)
+        paused = run_id_in(out.read_text())
+        wait_for(lambda: _states(stack, suspended)[-1] == "Suspended", timeout=60, what="suspend")
+        time.sleep(SILENCE + 35)  # past the detection window, and past a heartbeat
+        assert _states(stack, suspended)[-1] == "Suspended"
+        assert _states(stack, paused)[-1] == "Paused"
+        assert "Crashed" not in _states(stack, paused) + _states(stack, suspended)
+    finally:
+        kill_group(local)
