@@ -141,3 +141,18 @@ def test_waiting_missions_are_never_marked_crashed(stack, tmp_path):
         assert "Crashed" not in _states(stack, paused) + _states(stack, suspended)
     finally:
         kill_group(local)
+
+
+def test_kill_9_of_the_api_server_mid_mission_and_restart(stack, tmp_path):
+    run_id = _deploy_run(stack, _spec(tmp_path, "sleep 10"))
+    wait_for(lambda: _count(tmp_path, "two") == 1, timeout=90, what="step two running")
+    api = stack.pid("api")
+    killed_at = time.monotonic()
+    os.killpg(api, signal.SIGKILL)
+    wait_for(lambda: stack.run("status").returncode != 0, timeout=30, what="the API down")
+    restarted = stack.run("up")  # brings back the API server alone
+    assert restarted.returncode == 0, restarted.stdout + restarted.stderr
+    print(f"kill -9 of the API server: healthy again {time.monotonic() - killed_at:.1f}s after")
+    wait_for(lambda: _states(stack, run_id)[-1] == "Completed", timeout=120, what="completed")
+    print(f"kill -9 of the API server: mission completed {time.monotonic() - killed_at:.1f}s after")
+    assert [_count(tmp_path, n) for n in ("one", "two", "three")] == [1, 1, 1]
