@@ -32,6 +32,14 @@ def form_model(approval: Approval, title: str, description: str) -> type[RunInpu
     return model
 
 
+def asked(
+    approval: Approval, title: str, description: str
+) -> tuple[type[RunInput], dict[str, Any]]:
+    """The form of one approval, and what the step's wait marker says about it."""
+    model = form_model(approval, title, description)
+    return model, {"kind": "approval", "title": title, "schema": form_schema(model)}
+
+
 def form_description(title: str, description: str) -> str:
     """The markdown shown above the form: the title as a heading, then the description."""
     return f"## {title}\n\n{description}".rstrip() + "\n"

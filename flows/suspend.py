@@ -48,17 +48,12 @@ def suspend_for(root_run_id: str, path: str, params: dict[str, Any]) -> State:
     root = UUID(root_run_id)
     if "approval" in params:
         spec = Approval.model_validate(params["approval"])
-        model = approvals.form_model(spec, params["title"], params["description"])
-        info = {
-            "kind": "approval",
-            "title": params["title"],
-            "schema": approvals.form_schema(model),
-        }
+        model, info = approvals.asked(spec, params["title"], params["description"])
         form: dict[str, str] | None = waits.keyset(path)
         message = f"suspended: waiting for approval of {path!r}: {params['title']}"
     else:
         model, form = None, None
-        info = {"kind": "event", "key": params["key"], "deadline": None}
+        info = {"kind": "event", "key": params["key"]}
         message = f"suspended: waiting for the event {params['key']!r} ({path})"
     waits.mark_waiting(root, path, {**info, "deadline": None})
     with _client() as client:

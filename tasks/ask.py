@@ -48,18 +48,9 @@ def _ask(
     if auto_approve:
         return _judge(spec, path, approvals.default_answer(spec, True, "auto-approved"))
     root = UUID(root_run_id)
-    model = approvals.form_model(spec, title, description)
-    marker = waits.mark_waiting(
-        root,
-        path,
-        {
-            "kind": "approval",
-            "title": title,
-            "schema": approvals.form_schema(model),
-            "deadline": _deadline(None, spec.timeout),
-        },
-    )
-    deadline = _deadline(marker["since"], spec.timeout)
+    model, info = approvals.asked(spec, title, description)
+    marker = waits.mark_waiting(root, path, {**info, "deadline": _deadline(spec.timeout)})
+    deadline = marker.get("deadline")  # the first attempt's: a resume waits only for what is left
     lock = _form_lock(root_run_id)
     answer: dict[str, Any] | None = None
     while answer is None:
@@ -164,9 +155,9 @@ def _await_signal(*, root_run_id: str, path: str, key: str, timeout: float | Non
     """Wait for the signal ``key``; its payload is the step's output."""
     root = UUID(root_run_id)
     marker = waits.mark_waiting(
-        root, path, {"kind": "event", "key": key, "deadline": _deadline(None, timeout)}
+        root, path, {"kind": "event", "key": key, "deadline": _deadline(timeout)}
     )
-    deadline = _deadline(marker["since"], timeout)
+    deadline = marker.get("deadline")
     while True:
         found = waits.read_input(root, waits.signal_key(key))
         if found is not None:
@@ -195,11 +186,10 @@ def consume_signal(root_run_id: str, path: str, key: str) -> None:
     waits.clear_waiting(root, path)
 
 
-def _deadline(since: str | None, timeout: float | None) -> str | None:
+def _deadline(timeout: float | None) -> str | None:
     if timeout is None:
         return None
-    start = datetime.fromisoformat(since) if since else datetime.now(UTC)
-    return (start + timedelta(seconds=timeout)).isoformat()
+    return (datetime.now(UTC) + timedelta(seconds=timeout)).isoformat()
 
 
 def _passed(deadline: str | None) -> bool:
