@@ -63,3 +63,20 @@ def run_id_in(text: str) -> str:
     match = RUN_ID.search(text)
     assert match, f"no run id in output:\n{text}"
     return match.group(1)
+
+
+def children(pid: int) -> list[tuple[int, str]]:
+    """The live child processes of ``pid`` as (pid, command line). ``-ww``: ps cuts lines to the
+    terminal's width (or $COLUMNS) otherwise, which hides the words tests look for; a zombie has
+    already exited and is left out."""
+    found = subprocess.run(
+        ["ps", "-ww", "-o", "pid=,stat=,args=", "--ppid", str(pid)],
+        capture_output=True,
+        text=True,
+    )
+    alive = []
+    for line in found.stdout.splitlines():
+        child, stat, args = [*line.split(None, 2), "", ""][:3]
+        if not stat.startswith("Z"):
+            alive.append((int(child), args))
+    return alive

@@ -17,7 +17,7 @@ import pytest
 from prefect import get_client
 
 from autoagent import waits
-from tests.e2e.cli import kill_group, wait_for
+from tests.e2e.cli import children, kill_group, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
 
@@ -29,16 +29,11 @@ class Served:
         self.process = process
         self.log = log
 
-    def flow_processes(self) -> list[int]:
+    def flow_processes(self) -> list[str]:
         """Processes the runner started for flow runs (one per attempt) that are still alive;
         multiprocessing's resource tracker, which lives as long as the runner, is not one."""
-        found = subprocess.run(
-            ["ps", "-o", "pid=,args=", "--ppid", str(self.process.pid)],
-            capture_output=True,
-            text=True,
-        )
-        lines = [line.strip() for line in found.stdout.splitlines()]
-        return [line for line in lines if line and "resource_tracker" not in line]
+        found = children(self.process.pid)
+        return [f"{pid} {args}" for pid, args in found if "resource_tracker" not in args]
 
 
 def _serve(prefect_server, log: Path, argv: list[str], ready: str) -> Served:
@@ -97,7 +92,13 @@ def _state(run_id):
 
 
 def _no_flow_process_for(served: Served, seconds: float) -> None:
-    wait_for(lambda: not served.flow_processes(), timeout=30, what="the flow process to exit")
+    try:
+        wait_for(lambda: not served.flow_processes(), timeout=30, what="the flow process to exit")
+    except AssertionError as exc:
+        tail = "\n".join(served.log.read_text().splitlines()[-30:])
+        raise AssertionError(
+            f"{exc}: {served.flow_processes()}; the runner's log:\n{tail}"
+        ) from None
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         assert not served.flow_processes(), "a flow process is alive while the mission waits"
