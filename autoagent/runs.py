@@ -94,8 +94,10 @@ def read_run(run_id: str) -> FlowRun:
 def start(spec: MissionSpec, params: dict[str, Any], auto_approve: bool = False) -> FlowRun:
     """Create the flow run (Pending) so its id exists before anything runs."""
     from flows.mission import mission
+    from tasks.remote import check_pools
 
     refuse_unsupported(spec)
+    check_pools(spec)  # a step on a work pool needs that pool's deployment: say so before a run
 
     with _client() as client:
         return client.create_flow_run(
@@ -111,7 +113,7 @@ def start(spec: MissionSpec, params: dict[str, Any], auto_approve: bool = False)
         )
 
 
-UNSUPPORTED_FIELDS = ("runs_on", "asset")
+UNSUPPORTED_FIELDS = ("asset",)
 
 
 def inline_spec(flow_run: FlowRun, path: str) -> dict[str, Any]:

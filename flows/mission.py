@@ -21,6 +21,7 @@ from flows.outcomes import Scope
 from flows.report import publish_report
 from flows.scheduler import Scheduler, failures
 from flows.suspend import suspends
+from tasks import remote
 
 
 class MissionFailed(AutoAgentError):
@@ -73,6 +74,7 @@ def mission(
         spec = inline_spec(run_context.flow_run, spec)
     validated = validate_data(spec)
     refuse_unsupported(validated)
+    remote.check_pools(validated)
     limits.ensure(validated)  # idempotent: the limits its steps name exist with their size
     unknown = sorted(set(params or {}) - set(validated.params))
     if unknown:

@@ -235,6 +235,7 @@ class Scheduler(WaitingUnits):
             skip=skip,
             input_error=error,
             concurrency=step.concurrency,
+            runs_on=step.runs_on,
             return_state=True,
         )
         if state.is_completed():

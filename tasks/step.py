@@ -54,17 +54,41 @@ def _run_step(
     skip: bool = False,
     input_error: str | None = None,
     concurrency: str | None = None,
+    runs_on: str | None = None,
+    attempt: int | None = None,
+    process_run_id: str = "",
 ) -> Any:
     if skip:
         return Completed(name=SKIPPED, message="skipped: its 'when' was false")
     if input_error:
         raise StepError(input_error, kind="expression", retryable=False)
-    run_context = TaskRunContext.get()
-    attempt = run_context.task_run.run_count if run_context else 1
+    if attempt is None:
+        run_context = TaskRunContext.get()
+        attempt = run_context.task_run.run_count if run_context else 1
     with _attempts_lock:
         attempts[(root_run_id, path)] += 1
+    if runs_on is not None:
+        from tasks import remote
+
+        parameters = {
+            "mission": mission,
+            "root_run_id": root_run_id,
+            "path": path,
+            "agent": agent,
+            "input": input,
+            "timeout": timeout,
+            "concurrency": concurrency,
+            "attempt": attempt,
+        }
+        key = cache_key(root_run_id, path, input)
+        return remote.run_on(runs_on, cache_key=key, attempt=attempt, parameters=parameters)
     ctx = AgentContext(
-        mission=mission, step_path=path, run_id=root_run_id, attempt=attempt, timeout=timeout
+        mission=mission,
+        step_path=path,
+        run_id=root_run_id,
+        attempt=attempt,
+        timeout=timeout,
+        process_run_id=process_run_id,
     )
     if concurrency is None:
         return run_agent(get_agent(agent), ctx, input or {})
@@ -82,6 +106,12 @@ run_step: Task[..., Any] = task(
     result_serializer="json",
     cache_key_fn=step_cache_key,
 )
+
+run_step_here: Task[..., Any] = task(
+    _run_step, name="step", task_run_name="{path}", persist_result=False
+)
+"""The same step with nothing persisted: for the child run of a ``runs_on`` step, whose parent
+persists the output."""
 
 
 def retry_condition(retry_on: tuple[str, ...] | None):

@@ -35,6 +35,9 @@ class AgentContext:
     step_path: str
     run_id: str = ""
     attempt: int = 1
+    process_run_id: str = ""
+    """The flow run whose process runs this attempt: the mission's, or the child run of a
+    ``runs_on`` step. Process groups the agent leaves behind belong to it (autoagent.processes)."""
     timeout: float | None = None
     started: float = field(default_factory=time.monotonic)
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("autoagent.agent"))

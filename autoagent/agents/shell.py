@@ -60,7 +60,7 @@ class ShellAgent(BaseAgent):
             errors="replace",
             start_new_session=True,
         )
-        token = processes.remember(ctx.run_id, ctx.step_path, proc.pid)
+        token = processes.remember(ctx.process_run_id or ctx.run_id, ctx.step_path, proc.pid)
         finished = False
         try:
             stdout, stderr = proc.communicate(timeout=ctx.remaining())

@@ -230,6 +230,9 @@ class _Checker:
             self._check_kinds(f.id, "retry_on", f.retry_on, (*node.loc, "retry_on"))
         if f.mission is not None:
             self._check_child(node)
+        if f.runs_on is not None and f.agent is None:
+            message = "only a step with an agent runs on a work pool (put it on the agent steps)"
+            self.add(node.label, "runs_on", message, (*node.loc, "runs_on"))
         scope = Scope(self.params, visible(node, self.roots), self.everywhere)
         for where, fld, message in expression_problems(node, scope):
             self.add(f.id, fld, message, (*node.loc, *where))

@@ -1,5 +1,6 @@
-"""The self-hosted stack, natively (no Docker): PostgreSQL database, Prefect API server, Prefect's
-background services and a process worker, each its own process, with one command per action.
+"""The self-hosted stack, natively: PostgreSQL database, Prefect API server, Prefect's background
+services, a process worker and, where a Docker engine runs, a Docker worker, each its own process,
+with one command per action (compose.yaml beside this file runs the same stack in containers).
 
     python infra/prefect-server/stack.py up        # from nothing to healthy; prints the env
     python infra/prefect-server/stack.py status    # each process, the API's health
@@ -13,7 +14,10 @@ Settings come from the environment (defaults in brackets): STACK_DIR [~/.autoage
 pids, logs and the generated auth string; STACK_PG [postgresql://postgres@127.0.0.1:5432] the
 PostgreSQL server; STACK_DB [autoagent]; STACK_HOST [127.0.0.1]; STACK_PORT [4200];
 STACK_AUTH [generated once, kept in STACK_DIR/auth]; STACK_POOL [autoagent-process];
+STACK_DOCKER_POOL [autoagent-docker]; STACK_DOCKER [auto: a Docker worker when an engine answers
+and the image autoagent:latest is built (infra/docker/image.py); 1: required; 0: none];
 STACK_REDIS [redis://127.0.0.1:6379/0], which carries events between the API and the services.
+Both pools are always created, so `prefect deploy --all` works with or without Docker.
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ class Config:
     port: int
     pool: str
     redis: str
+    docker_pool: str = "autoagent-docker"
+    docker: str = "auto"
 
     @classmethod
     def from_env(cls) -> Config:
@@ -56,6 +62,8 @@ class Config:
             port=int(os.environ.get("STACK_PORT", "4200")),
             pool=os.environ.get("STACK_POOL", "autoagent-process"),
             redis=os.environ.get("STACK_REDIS", "redis://127.0.0.1:6379/0"),
+            docker_pool=os.environ.get("STACK_DOCKER_POOL", "autoagent-docker"),
+            docker=os.environ.get("STACK_DOCKER", "auto"),
         )
 
     @property
@@ -104,10 +112,33 @@ class Config:
         return env
 
 
-def components(config: Config) -> dict[str, list[str]]:
-    """The processes of the stack, in start order."""
+def docker_ready() -> str | None:
+    """None when the Docker worker can run (engine up, image built), else why not."""
+    import shutil
+
+    if shutil.which("docker") is None:
+        return "no docker command"
+    if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
+        return "no Docker engine answers"
+    image = subprocess.run(["docker", "image", "inspect", "autoagent:latest"], capture_output=True)
+    if image.returncode != 0:
+        return "no image autoagent:latest (python infra/docker/image.py build)"
+    return None
+
+
+def with_docker(config: Config) -> bool:
+    if config.docker == "0":
+        return False
+    reason = docker_ready()
+    if reason and config.docker == "1":
+        raise SystemExit(f"STACK_DOCKER=1 but the Docker worker cannot run: {reason}")
+    return reason is None
+
+
+def components(config: Config, docker: bool | None = None) -> dict[str, list[str]]:
+    """The processes of the stack, in start order (the Docker worker only where it can run)."""
     prefect = str(BIN / "prefect")
-    return {
+    found = {
         "api": [
             prefect,
             "server",
@@ -131,23 +162,37 @@ def components(config: Config) -> dict[str, list[str]]:
             f"{config.pool}-worker",
         ],
     }
+    if docker if docker is not None else with_docker(config):
+        found["docker-worker"] = [
+            prefect,
+            "worker",
+            "start",
+            "--pool",
+            config.docker_pool,
+            "--type",
+            "docker",
+            "--name",
+            f"{config.docker_pool}-worker",
+        ]
+    return found
 
 
-def ensure_pool(config: Config, env: dict[str, str]) -> None:
-    """The process work pool, with the job template kept in deployments/ (before its worker)."""
-    template = ROOT / "deployments" / "process-job-template.json"
-    argv = [
-        str(BIN / "prefect"),
-        "work-pool",
-        "create",
-        config.pool,
-        "--type",
-        "process",
-        "--base-job-template",
-        str(template),
-        "--overwrite",
-    ]
-    subprocess.run(argv, env=env, check=True, capture_output=True, text=True)
+def ensure_pools(config: Config, env: dict[str, str]) -> None:
+    """Both work pools, with the job templates kept in deployments/ (before their workers)."""
+    for pool, kind in ((config.pool, "process"), (config.docker_pool, "docker")):
+        template = ROOT / "deployments" / f"{kind}-job-template.json"
+        argv = [
+            str(BIN / "prefect"),
+            "work-pool",
+            "create",
+            pool,
+            "--type",
+            kind,
+            "--base-job-template",
+            str(template),
+            "--overwrite",
+        ]
+        subprocess.run(argv, env=env, check=True, capture_output=True, text=True)
 
 
 def check_redis(config: Config) -> None:
@@ -217,7 +262,8 @@ def up(config: Config) -> int:
     check_redis(config)
     ensure_database(config)
     env = config.env()
-    for name, argv in components(config).items():
+    parts = components(config)
+    for name, argv in parts.items():
         if _pid(config, name):
             print(f"{name}: already running")
             continue
@@ -238,8 +284,8 @@ def up(config: Config) -> int:
                     file=sys.stderr,
                 )
                 return 1
-            ensure_pool(config, env)
-    for name in components(config):
+            ensure_pools(config, env)
+    for name in parts:
         if not _pid(config, name):
             print(f"{name}: exited; see {config.dir}/{name}.log", file=sys.stderr)
             return 1
@@ -259,7 +305,7 @@ def _wait_healthy(config: Config, started: float) -> bool:
 
 
 def down(config: Config) -> int:
-    for name in reversed(list(components(config))):
+    for name in reversed(list(components(config, docker=True))):
         pid = _pid(config, name)
         if pid is None:
             continue
@@ -276,12 +322,18 @@ def down(config: Config) -> int:
 
 def status(config: Config) -> int:
     ok = True
-    for name in components(config):
+    wanted = components(config)
+    for name in components(config, docker=True):
         pid = _pid(config, name)
-        ok &= pid is not None
-        print(f"{name:9} {'running pid ' + str(pid) if pid else 'stopped'}")
+        if name in wanted:
+            ok &= pid is not None
+            print(f"{name:13} {'running pid ' + str(pid) if pid else 'stopped'}")
+        elif pid:
+            print(f"{name:13} running pid {pid}")
+        else:
+            print(f"{name:13} not started: {docker_ready() or 'STACK_DOCKER=0'}")
     code = health(config)
-    print(f"{'health':9} {code or 'no answer'} ({config.api})")
+    print(f"{'health':13} {code or 'no answer'} ({config.api})")
     return 0 if ok and code == 200 else 1
 
 
@@ -290,7 +342,7 @@ def env_lines(config: Config) -> str:
 
 
 def logs(config: Config, name: str | None) -> int:
-    names = [name] if name else list(components(config))
+    names = [name] if name else list(components(config, docker=True))
     for each in names:
         path = config.dir / f"{each}.log"
         print(f"==> {path} <==")
@@ -320,7 +372,7 @@ def backup(config: Config, path: str) -> int:
 
 def restore(config: Config, path: str) -> int:
     """Replace the database with a backup; the stack must be down (nothing may write meanwhile)."""
-    running = [name for name in components(config) if _pid(config, name)]
+    running = [name for name in components(config, docker=True) if _pid(config, name)]
     if running:
         print(
             f"stop the stack first ({', '.join(running)} running): stack.py down", file=sys.stderr

@@ -80,3 +80,9 @@ def children(pid: int) -> list[tuple[int, str]]:
         if not stat.startswith("Z"):
             alive.append((int(child), args))
     return alive
+
+
+def lines_in(folder: Path, name: str) -> int:
+    """How many lines a step appended to ``folder/name``: its side effects, counted."""
+    path = folder / name
+    return len(path.read_text().splitlines()) if path.exists() else 0

@@ -14,7 +14,15 @@ from prefect import get_client
 from prefect.client.schemas.objects import StateType
 
 from autoagent import waits
-from tests.e2e.cli import autoagent, cli_env, kill_group, run_id_in, start_autoagent, wait_for
+from tests.e2e.cli import (
+    autoagent,
+    cli_env,
+    kill_group,
+    lines_in,
+    run_id_in,
+    start_autoagent,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -45,11 +53,6 @@ def _spec(tmp_path: Path, name: str) -> Path:
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump({"name": name, "steps": steps}))
     return path
-
-
-def _count(tmp_path: Path, step: str) -> int:
-    path = tmp_path / step
-    return len(path.read_text().splitlines()) if path.exists() else 0
 
 
 def _start_until_legal_waits(tmp_path: Path, env: dict, name: str) -> tuple:
@@ -131,7 +134,7 @@ def test_answer_from_the_cli(tmp_path, prefect_server, prefect_api):
         assert process.wait(timeout=60) == 0, out.read_text()
     finally:
         kill_group(process)
-    assert [_count(tmp_path, s) for s in ("build", "package", "ship")] == [1, 1, 1]
+    assert [lines_in(tmp_path, s) for s in ("build", "package", "ship")] == [1, 1, 1]
     late = autoagent("signal", run_id, "invoice-paid", "--data", "1", env=env)
     assert late.returncode == 3 and "already ended" in late.stderr
 
@@ -159,7 +162,7 @@ def test_crash_while_waiting_never_asks_an_answered_form_again(
     resumed = autoagent("resume", run_id, env=env, timeout=180)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert "⏸" not in resumed.stdout  # nothing asked again
-    assert [_count(tmp_path, s) for s in ("build", "package", "ship")] == [1, 1, 1]
+    assert [lines_in(tmp_path, s) for s in ("build", "package", "ship")] == [1, 1, 1]
     asked = _pauses(run_id)
     assert asked.count(waits.keyset("legal")["response"]) == 1
     assert asked.count(waits.keyset("review")["response"]) == 1
@@ -189,7 +192,7 @@ def test_crash_while_waiting_then_resume_asks_once_more_and_completes(
         assert resumed.wait(timeout=60) == 0, log.read_text()
     finally:
         kill_group(resumed)
-    assert [_count(tmp_path, s) for s in ("build", "package", "ship")] == [1, 1, 1]
+    assert [lines_in(tmp_path, s) for s in ("build", "package", "ship")] == [1, 1, 1]
     asked = _pauses(run_id)
     # legal was asked before the crash and once after it (never answered before); review once
     assert asked.count(waits.keyset("legal")["response"]) == 2

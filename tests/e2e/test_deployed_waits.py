@@ -17,7 +17,7 @@ import pytest
 from prefect import get_client
 
 from autoagent import waits
-from tests.e2e.cli import children, kill_group, wait_for
+from tests.e2e.cli import children, kill_group, lines_in, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
 
@@ -71,11 +71,6 @@ def served(prefect_server, tmp_path_factory) -> Iterator[Served]:
 
 def _counter(tmp_path: Path, name: str) -> dict:
     return {"command": f"echo x >> {tmp_path / name}; date +%s.%N > {tmp_path / name}.at"}
-
-
-def _count(tmp_path: Path, name: str) -> int:
-    path = tmp_path / name
-    return len(path.read_text().splitlines()) if path.exists() else 0
 
 
 def _start(spec: dict):
@@ -134,7 +129,7 @@ def test_deployed_approval_and_event_suspend_and_continue_on_the_same_run(
     )
     assert _state(flow_run.id).state_details.pause_reschedule  # suspended, not paused
     _no_flow_process_for(served, 3)
-    assert _count(tmp_path, "build") == 1 and _count(tmp_path, "ship") == 0
+    assert lines_in(tmp_path, "build") == 1 and lines_in(tmp_path, "ship") == 0
 
     waits.approve(str(flow_run.id), "review", comment="go")
     wait_for(
@@ -148,7 +143,7 @@ def test_deployed_approval_and_event_suspend_and_continue_on_the_same_run(
     _no_flow_process_for(served, 2)
     waits.signal(str(flow_run.id), "paid", {"eur": 3})  # reschedules the suspended run
     wait_for(lambda: _state(flow_run.id).is_completed(), timeout=90, what="the run to complete")
-    assert _count(tmp_path, "build") == 1 and _count(tmp_path, "ship") == 1
+    assert lines_in(tmp_path, "build") == 1 and lines_in(tmp_path, "ship") == 1
     with get_client(sync_client=True) as client:  # the same run id went round twice
         names = [s.name for s in client.read_flow_run_states(flow_run.id)]
     assert names.count("Suspended") == 2 and names.count("Resuming") == 2
@@ -181,7 +176,7 @@ def test_deployed_timer_reschedules_with_no_process_alive(served, prefect_api, t
     wait_for(lambda: _state(flow_run.id).is_completed(), timeout=90, what="the run to complete")
     after = float((tmp_path / "after.at").read_text())
     assert after >= reached + seconds - 0.5, f"woke {after - reached:.1f}s after the step"
-    assert _count(tmp_path, "before") == 1 and _count(tmp_path, "after") == 1
+    assert lines_in(tmp_path, "before") == 1 and lines_in(tmp_path, "after") == 1
     assert datetime.fromtimestamp(after)  # a real time
 
 
@@ -216,4 +211,4 @@ def test_deployed_python_flow_with_helpers_suspends_at_each_wait(
         kill_group(runner.process)
     # the flow body re-ran from the top three times: every step still ran exactly once
     names = ("before", "approved", "signalled", "after")
-    assert [_count(tmp_path, n) for n in names] == [1, 1, 1, 1]
+    assert [lines_in(tmp_path, n) for n in names] == [1, 1, 1, 1]

@@ -15,7 +15,7 @@ from uuid import UUID
 import pytest
 import yaml
 
-from tests.e2e.cli import children, kill_group, run_id_in, start_autoagent, wait_for
+from tests.e2e.cli import children, kill_group, lines_in, run_id_in, start_autoagent, wait_for
 from tests.stack import Stack, stack_fixture
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
@@ -44,11 +44,6 @@ def _spec(tmp_path: Path, middle: str) -> Path:
     path = tmp_path / "spec.yaml"
     path.write_text(yaml.safe_dump({"name": "crashy", "steps": steps}))
     return path
-
-
-def _count(tmp_path: Path, name: str) -> int:
-    path = tmp_path / name
-    return len(path.read_text().splitlines()) if path.exists() else 0
 
 
 def _deploy_run(stack: Stack, spec: Path) -> str:
@@ -104,7 +99,7 @@ def _engines_of(pid: int) -> list[int]:
 
 def test_kill_9_of_the_flow_process(stack, tmp_path):
     run_id = _deploy_run(stack, _spec(tmp_path, "sleep 15"))
-    wait_for(lambda: _count(tmp_path, "two") == 1, timeout=90, what="step two running")
+    wait_for(lambda: lines_in(tmp_path, "two") == 1, timeout=90, what="step two running")
     killed_at = time.monotonic()
     for pid in _engines_of(stack.pid("worker")):
         os.kill(pid, signal.SIGKILL)
@@ -112,13 +107,13 @@ def test_kill_9_of_the_flow_process(stack, tmp_path):
     wait_for(lambda: _states(stack, run_id)[-1] == "Running", timeout=60, what="resumed")
     print(f"kill -9 of the flow process: resumed {time.monotonic() - killed_at:.1f}s after")
     wait_for(lambda: _states(stack, run_id)[-1] == "Completed", timeout=90, what="completed")
-    assert _count(tmp_path, "one") == 1 and _count(tmp_path, "three") == 1
-    assert _count(tmp_path, "two") == 2  # the step that was running when it crashed: again
+    assert lines_in(tmp_path, "one") == 1 and lines_in(tmp_path, "three") == 1
+    assert lines_in(tmp_path, "two") == 2  # the step that was running when it crashed: again
 
 
 def test_kill_9_of_the_worker_and_its_children(stack, tmp_path):
     run_id = _deploy_run(stack, _spec(tmp_path, "sleep 15"))
-    wait_for(lambda: _count(tmp_path, "two") == 1, timeout=90, what="step two running")
+    wait_for(lambda: lines_in(tmp_path, "two") == 1, timeout=90, what="step two running")
     worker = stack.pid("worker")
     engines = _engines_of(worker)
     killed_at = time.monotonic()
@@ -133,8 +128,8 @@ def test_kill_9_of_the_worker_and_its_children(stack, tmp_path):
     print(f"kill -9 of the worker: detected {time.monotonic() - killed_at:.1f}s after")
     wait_for(lambda: _states(stack, run_id)[-1] == "Completed", timeout=120, what="completed")
     print(f"kill -9 of the worker: completed {time.monotonic() - killed_at:.1f}s after")
-    assert _count(tmp_path, "one") == 1 and _count(tmp_path, "three") == 1
-    assert _count(tmp_path, "two") in (1, 2)
+    assert lines_in(tmp_path, "one") == 1 and lines_in(tmp_path, "three") == 1
+    assert lines_in(tmp_path, "two") in (1, 2)
 
 
 def test_a_run_that_crashes_every_time_stops_at_the_cap(stack, tmp_path):
@@ -142,7 +137,7 @@ def test_a_run_that_crashes_every_time_stops_at_the_cap(stack, tmp_path):
     wait_for(lambda: _states(stack, run_id)[-1] == "Failed", timeout=180, what="Failed at the cap")
     states = _states(stack, run_id)
     assert states.count("Crashed") == 3 and states.count("AwaitingRecovery") == 2
-    assert _count(tmp_path, "one") == 1 and _count(tmp_path, "two") == 3
+    assert lines_in(tmp_path, "one") == 1 and lines_in(tmp_path, "two") == 3
     status = stack.autoagent("status", run_id)
     assert "gave up after 2 automatic resumes" in status.stdout, status.stdout
 
@@ -168,7 +163,7 @@ def test_waiting_missions_are_never_marked_crashed(stack, tmp_path):
 
 def test_kill_9_of_the_api_server_mid_mission_and_restart(stack, tmp_path):
     run_id = _deploy_run(stack, _spec(tmp_path, "sleep 10"))
-    wait_for(lambda: _count(tmp_path, "two") == 1, timeout=90, what="step two running")
+    wait_for(lambda: lines_in(tmp_path, "two") == 1, timeout=90, what="step two running")
     api = stack.pid("api")
     killed_at = time.monotonic()
     os.killpg(api, signal.SIGKILL)
@@ -178,4 +173,4 @@ def test_kill_9_of_the_api_server_mid_mission_and_restart(stack, tmp_path):
     print(f"kill -9 of the API server: healthy again {time.monotonic() - killed_at:.1f}s after")
     wait_for(lambda: _states(stack, run_id)[-1] == "Completed", timeout=120, what="completed")
     print(f"kill -9 of the API server: mission completed {time.monotonic() - killed_at:.1f}s after")
-    assert [_count(tmp_path, n) for n in ("one", "two", "three")] == [1, 1, 1]
+    assert [lines_in(tmp_path, n) for n in ("one", "two", "three")] == [1, 1, 1]

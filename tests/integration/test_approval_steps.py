@@ -11,6 +11,7 @@ import pytest
 from autoagent import waits
 from autoagent.errors import AutoAgentError, RunError
 from tests.background import Background
+from tests.e2e.cli import lines_in
 from tests.missions import run_mission
 
 pytestmark = pytest.mark.integration
@@ -22,11 +23,6 @@ def _name(prefix: str) -> str:
 
 def _counter(tmp_path: Path, name: str) -> dict:
     return {"command": f"echo x >> {tmp_path / name}; echo {name}"}
-
-
-def _count(tmp_path: Path, name: str) -> int:
-    path = tmp_path / name
-    return len(path.read_text().splitlines()) if path.exists() else 0
 
 
 def _mission(tmp_path: Path, approval: dict, **extra) -> dict:
@@ -70,7 +66,7 @@ def test_approved_from_python_with_fields(prefect_api, tmp_path):
     assert shipped["region"] == "eu" and shipped["replicas"] == 2
     assert "answered_at" in shipped
     assert done.step("review").state == "completed"
-    assert _count(tmp_path, "build") == 1
+    assert lines_in(tmp_path, "build") == 1
     assert run.waiting() == []
 
 

@@ -117,8 +117,8 @@ def test_signal_refuses_a_payload_that_is_not_json():
 def test_run_refuses_fields_this_version_ignores(tmp_path):
     spec = write(
         tmp_path,
-        "name: later\nsteps:\n  - {id: a, agent: echo, input: {value: 1}, runs_on: gpu-pool}\n",
+        "name: later\nsteps:\n  - {id: a, agent: echo, input: {value: 1}, asset: out/a}\n",
     )
     result = runner.invoke(app, ["run", str(spec)])
     assert result.exit_code == 2
-    assert "step 'a', field 'runs_on': 'runs_on' is not supported yet" in result.stderr
+    assert "step 'a', field 'asset': 'asset' is not supported yet" in result.stderr

@@ -399,3 +399,26 @@ def test_concurrency_limits_may_come_from_settings(monkeypatch):
         assert spec.steps[0].concurrency == "lmm"
     finally:
         get_settings.cache_clear()
+
+
+RUNS_ON = """
+name: pools
+steps:
+  - id: work
+    agent: echo
+    input: {value: 1}
+    runs_on: gpu-pool
+  - id: grouped
+    runs_on: gpu-pool
+    steps:
+      - {id: inner, agent: echo, input: {value: 2}}
+  - id: gate
+    runs_on: gpu-pool
+    approval: {title: "Go?"}
+"""
+
+
+def test_only_agent_steps_run_on_a_work_pool():
+    problems = [p for p in problems_of(RUNS_ON) if p.field == "runs_on"]
+    assert sorted(p.step for p in problems) == ["gate", "grouped"]
+    assert "only a step with an agent runs on a work pool" in problems[0].message
