@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: demo test lint format bench clean stack-up stack-down stack-status
+.PHONY: demo test lint format bench clean stack-up stack-down stack-status image compose-up compose-down
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,16 @@ stack-down: $(STAMP)
 
 stack-status: $(STAMP)
 	$(BIN)/python infra/prefect-server/stack.py status
+
+# Docker: the image (from a debootstrap rootfs, no registry) and the same stack in containers.
+image: $(STAMP)
+	$(BIN)/python infra/docker/image.py build --infra
+
+compose-up: $(STAMP)
+	$(BIN)/python infra/prefect-server/compose.py up
+
+compose-down: $(STAMP)
+	$(BIN)/python infra/prefect-server/compose.py down
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python bench/overhead.py

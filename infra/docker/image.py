@@ -1,7 +1,8 @@
 """Build AutoAgent's Docker image on a machine that cannot pull from a registry.
 
-    python infra/docker/image.py build      # base (once), wheels, then the image
-    python infra/docker/image.py status     # what is there
+    python infra/docker/image.py build           # base (once), wheels, then the image
+    python infra/docker/image.py build --infra   # also PostgreSQL + Redis for compose.yaml
+    python infra/docker/image.py status          # what is there
 
 1. The base, ``autoagent-base:bookworm``: a minimal Debian rootfs made by ``debootstrap``
    (with Python 3.11, matching the host's wheels) and brought in with ``docker import``.
@@ -10,7 +11,9 @@
 3. ``docker build`` of infra/docker/Dockerfile: a venv with those wheels, no network inside.
 
 The image is tagged ``autoagent:<version>`` and ``autoagent:latest``; the Docker work pool's job
-template (deployments/docker-job-template.json) runs ``autoagent:latest``.
+template (deployments/docker-job-template.json) runs ``autoagent:latest``. ``--infra`` also builds
+``autoagent-infra:bookworm`` (Debian's PostgreSQL 15 and Redis on the same base) for the compose
+stack (infra/prefect-server/compose.yaml).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ HERE = Path(__file__).resolve().parent
 BUILD = HERE / ".build"
 BASE = os.environ.get("AUTOAGENT_BASE_IMAGE", "autoagent-base:bookworm")
 IMAGE = os.environ.get("AUTOAGENT_IMAGE", "autoagent:latest")
+INFRA_IMAGE = "autoagent-infra:bookworm"
 MIRROR = os.environ.get("AUTOAGENT_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 BASE_PACKAGES = "python3,python3-venv,ca-certificates,procps"
 IMAGE_ONLY = ["async-timeout>=4.0.3"]
@@ -115,11 +119,30 @@ def _sources(into: Path) -> None:
             shutil.copy2(source, target)
 
 
-def build_image(force_base: bool = False) -> None:
+def build_infra() -> None:
+    """PostgreSQL and Redis from Debian's packages (the build fetches them from the mirror)."""
+    with tempfile.TemporaryDirectory(prefix="autoagent-infra-") as tmp:
+        shutil.copy2(HERE / "postgres-entrypoint.sh", tmp)
+        _run(
+            "docker",
+            "build",
+            "--quiet",
+            "-t",
+            INFRA_IMAGE,
+            "-f",
+            str(HERE / "infra.Dockerfile"),
+            tmp,
+        )
+    print(f"built {INFRA_IMAGE}")
+
+
+def build_image(force_base: bool = False, infra: bool = False) -> None:
     reason = engine_ready()
     if reason:
         raise SystemExit(reason)
     build_base(force_base)
+    if infra:
+        build_infra()
     wheels = build_wheels()
     with tempfile.TemporaryDirectory(prefix="autoagent-image-") as tmp:
         context = Path(tmp)
@@ -138,6 +161,8 @@ def build_image(force_base: bool = False) -> None:
             str(HERE / "Dockerfile"),
             str(context),
         )
+    # earlier builds of these images, now untagged: not kept to fill the disk
+    _run("docker", "image", "prune", "-f", "--filter", "label=org.autoagent.image")
     print(f"built {IMAGE}")
 
 
@@ -152,11 +177,12 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     build = sub.add_parser("build", help="Build the base (when missing) and the image.")
     build.add_argument("--rebuild-base", action="store_true", help="Make the rootfs again.")
+    build.add_argument("--infra", action="store_true", help="Also PostgreSQL + Redis (compose).")
     sub.add_parser("status", help="Whether the engine, the base and the image are there.")
     args = parser.parse_args(argv)
     if args.command == "build":
         try:
-            build_image(args.rebuild_base)
+            build_image(args.rebuild_base, args.infra)
         except subprocess.CalledProcessError as exc:
             print(f"failed ({exc.returncode}): {' '.join(map(str, exc.cmd))}", file=sys.stderr)
             return 1
@@ -164,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     reason = engine_ready()
     print(f"engine: {reason or 'ready'}")
     if reason is None:
-        for name in (BASE, IMAGE):
+        for name in (BASE, IMAGE, INFRA_IMAGE):
             print(f"{name}: {'present' if has_image(name) else 'missing'}")
     return 0 if reason is None and has_image(IMAGE) else 1
 
