@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 from autoagent.agents.base import Agent, AgentContext
 from autoagent.agents.basic import EchoAgent, FailAgent, SleepAgent
 from autoagent.agents.http import HttpAgent
+from autoagent.agents.llm import LLMAgent
 from autoagent.agents.python import PythonAgent
 from autoagent.agents.shell import ShellAgent
 from autoagent.errors import AgentInputError, StepError
@@ -216,5 +217,5 @@ def _to_json(name: str, result: Any) -> Any:
         ) from e
 
 
-for _builtin in (EchoAgent, FailAgent, SleepAgent, ShellAgent, HttpAgent, PythonAgent):
+for _builtin in (EchoAgent, FailAgent, SleepAgent, ShellAgent, HttpAgent, PythonAgent, LLMAgent):
     register(_builtin)
