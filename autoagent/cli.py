@@ -247,15 +247,12 @@ def list_command(limit: int = typer.Option(20, help="How many runs to show.")) -
 
         rows = []
         for run in runs.recent(limit):
-            spec = run.parameters.get("spec") or {}
-            if isinstance(spec, str):  # a deployment run not started yet names its spec file
-                spec = {"name": spec}
             ended = run.state is None or run.state.is_final()
             markers = [] if ended else waits.waiting(run.id)
             rows.append(
                 {
                     "id": str(run.id),
-                    "mission": str(spec.get("name", "?")),
+                    "mission": runs.mission_name(run),
                     "state": run.state.name if run.state else "?",
                     "started": run.start_time.strftime("%Y-%m-%d %H:%M:%S")
                     if run.start_time

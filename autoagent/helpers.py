@@ -127,8 +127,15 @@ def _model(cls: type[pydantic.BaseModel], step: str, **values: Any) -> Any:
 
 
 def _where(path: str) -> tuple[str, str]:
+    """The run that keys the step and its full path: the root mission's run inside a @mission
+    (sub-missions included, so a resumed root finds their answers), else this flow run."""
     from prefect.context import FlowRunContext
 
+    from autoagent.code import current_scope
+
+    scope = current_scope()
+    if scope is not None:
+        return scope.root_run_id, scope.path(path)
     context = FlowRunContext.get()
     if context is None or context.flow_run is None:
         raise AutoAgentError(f"step {path!r} must run inside a flow run (a mission)")

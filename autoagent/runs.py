@@ -336,22 +336,43 @@ def wait_for_records(root: UUID, task_run_ids: set[UUID], deadline_seconds: floa
 
 
 def recent(limit: int = 20) -> list[FlowRun]:
+    """Top-level mission runs, newest first: spec missions (the mission flow) and missions
+    written as code (tagged ``autoagent`` by ``@mission``)."""
     from prefect.client.schemas.filters import (
         FlowFilter,
         FlowFilterName,
         FlowRunFilterParentTaskRunId,
+        FlowRunFilterTags,
     )
     from prefect.client.schemas.sorting import FlowRunSort
 
+    top = FlowRunFilterParentTaskRunId(is_null_=True)
+    found: dict[UUID, FlowRun] = {}
     with _client() as client:
-        return client.read_flow_runs(
-            flow_filter=FlowFilter(name=FlowFilterName(any_=[MISSION_FLOW])),
-            flow_run_filter=FlowRunFilter(
-                parent_task_run_id=FlowRunFilterParentTaskRunId(is_null_=True)
-            ),
-            sort=FlowRunSort.START_TIME_DESC,
-            limit=limit,
-        )
+        for flows, tags in (
+            (FlowFilter(name=FlowFilterName(any_=[MISSION_FLOW])), None),
+            (None, FlowRunFilterTags(all_=["autoagent"])),
+        ):
+            for run in client.read_flow_runs(
+                flow_filter=flows,
+                flow_run_filter=FlowRunFilter(parent_task_run_id=top, tags=tags),
+                sort=FlowRunSort.START_TIME_DESC,
+                limit=limit,
+            ):
+                found[run.id] = run
+    newest = sorted(found.values(), key=lambda r: r.start_time or r.created, reverse=True)
+    return newest[:limit]
+
+
+def mission_name(flow_run: FlowRun) -> str:
+    """The mission a run runs: its spec's name, or the ``mission:`` tag of a code mission."""
+    spec = flow_run.parameters.get("spec")
+    if isinstance(spec, dict) and spec.get("name"):
+        return str(spec["name"])
+    if isinstance(spec, str):
+        return spec  # a deployment run not started yet names its spec file
+    tagged = [t.split(":", 1)[1] for t in flow_run.tags or [] if t.startswith("mission:")]
+    return tagged[0] if tagged else "?"
 
 
 def _api() -> str:

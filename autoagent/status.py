@@ -70,8 +70,13 @@ def build(
     waiting: list[dict[str, Any]] | None = None,
 ) -> MissionStatus:
     """Assemble the tree from what the server holds; ``waiting`` are the run's wait markers
-    (autoagent.waits), shown on the steps that wait while the run has not ended."""
-    spec = MissionSpec.model_validate(root.parameters["spec"])
+    (autoagent.waits), shown on the steps that wait while the run has not ended. A mission
+    written as code has no spec: its shape comes from the step paths its runs recorded."""
+    if "spec" in (root.parameters or {}):
+        spec = MissionSpec.model_validate(root.parameters["spec"])
+    else:
+        subflow_links = {r.parent_task_run_id for r in flow_runs if r.parent_task_run_id}
+        spec = shape_of_code(root, [t for t in task_runs if t.id not in subflow_links])
     by_path: dict[str, list[TaskRun]] = {}
     for run in task_runs:
         by_path.setdefault(run.name, []).append(run)
@@ -126,6 +131,38 @@ def build(
         message=root.state.message if root.state else None,
         steps=steps,
     )
+
+
+def shape_of_code(root: FlowRun, task_runs: list[TaskRun]) -> MissionSpec:
+    """A spec-shaped outline of a code mission from its step paths, in the order they started:
+    ``a/b`` is step ``b`` of the sub-mission ``a``; compensations (``#``) are not steps, nor are
+    the task runs that stand for subflows in their parent (leave those out of ``task_runs``)."""
+    ordered = sorted(task_runs, key=lambda r: r.start_time or r.created or datetime.min)
+    tree: dict[str, Any] = {}
+    for run in ordered:
+        if "#" in run.name or _ITEM.match(run.name):
+            continue
+        node = tree
+        for part in run.name.split("/"):
+            node = node.setdefault(part, {})
+
+    def steps(node: dict[str, Any]) -> list[dict[str, Any]]:
+        return [
+            {"id": key, "steps": steps(child)} if child else {"id": key, "agent": "echo"}
+            for key, child in node.items()
+        ]
+
+    name = next((t.split(":", 1)[1] for t in root.tags or [] if t.startswith("mission:")), "code")
+    return MissionSpec.model_construct(name=name, steps=_outline(steps(tree)))
+
+
+def _outline(raw: list[dict[str, Any]]) -> list[Step]:
+    return [
+        Step.model_construct(
+            id=r["id"], agent=r.get("agent"), steps=_outline(r["steps"]) if "steps" in r else None
+        )
+        for r in raw
+    ]
 
 
 def _item_indices(
