@@ -205,3 +205,17 @@ def test_a_mission_in_code_and_as_a_spec_give_the_same_status_tree(prefect_api, 
 
     assert tree(read_status(run_id)) == tree(as_spec.status)
     assert ("flaky", "completed", 2) in tree(as_spec.status)
+
+
+def test_the_release_example_runs(prefect_api):
+    from flows.release import release
+
+    run_id, state = _started(release, version="2.1.0", auto_approve=True)
+    assert state.is_completed(), state.message
+    result = state.result()
+    assert result["slot"] == "prod-2.1.0" and result["approved"] is True
+    assert result["notes"].startswith("# Release 2.1.0")
+    paths = [s.path for s in read_status(run_id).walk()]
+    for expected in ("build-api", "build-ui", "reserve-slot", "approve", "cool-down"):
+        assert expected in paths, paths
+    assert "release-notes/notes" in paths, paths

@@ -41,6 +41,23 @@ def test_deployment_run_of_a_spec_on_the_process_pool(stack):
     assert "publish  completed" in status.stdout, status.stdout  # the spec file was inlined
 
 
+def test_a_mission_written_as_code_runs_from_its_deployment(stack):
+    ran = stack.client(
+        stack.prefect,
+        "deployment",
+        "run",
+        "release/release",
+        "-p",
+        "auto_approve=true",
+        "--watch",
+    )
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "Completed" in ran.stdout
+    run_id = ran.stdout.split("UUID: ")[1].split()[0]
+    status = stack.autoagent("status", run_id)
+    assert "release-notes" in status.stdout and "cool-down" in status.stdout, status.stdout
+
+
 def test_a_scheduled_run_runs(stack):
     from prefect import get_client
     from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
