@@ -104,6 +104,13 @@ def build(
             _from_task_runs(status, by_path.get(path, []))  # a skipped or failed-to-expand step
             if status.children:
                 _join(status, ended)
+        elif step.agent == "planner":  # its plan's steps, as recorded when they ran
+            _from_task_runs(status, by_path.get(path, []))
+            planned = outline(task_runs, path + "/")
+            status.children = [node(c, f"{path}/{c.id}") for c in planned]
+            failed = [c for c in status.children if c.state == "failed"]
+            if failed:
+                status.state, status.error = "failed", failed[0].error
         elif children:
             status.children = [node(c, f"{path}/{c.id}") for c in children]
             _from_flow_runs(status, groups.get(path, []))
@@ -137,32 +144,30 @@ def shape_of_code(root: FlowRun, task_runs: list[TaskRun]) -> MissionSpec:
     """A spec-shaped outline of a code mission from its step paths, in the order they started:
     ``a/b`` is step ``b`` of the sub-mission ``a``; compensations (``#``) are not steps, nor are
     the task runs that stand for subflows in their parent (leave those out of ``task_runs``)."""
+    name = next((t.split(":", 1)[1] for t in root.tags or [] if t.startswith("mission:")), "code")
+    return MissionSpec.model_construct(name=name, steps=outline(task_runs, ""))
+
+
+def outline(task_runs: list[TaskRun], prefix: str) -> list[Step]:
+    """The steps under ``prefix`` that task runs were recorded for, in the order they started."""
     ordered = sorted(task_runs, key=lambda r: r.start_time or r.created or datetime.min)
     tree: dict[str, Any] = {}
     for run in ordered:
-        if "#" in run.name or _ITEM.match(run.name):
+        if "#" in run.name or _ITEM.match(run.name) or not run.name.startswith(prefix):
             continue
         node = tree
-        for part in run.name.split("/"):
+        for part in run.name.removeprefix(prefix).split("/"):
             node = node.setdefault(part, {})
 
-    def steps(node: dict[str, Any]) -> list[dict[str, Any]]:
+    def steps(node: dict[str, Any]) -> list[Step]:
         return [
-            {"id": key, "steps": steps(child)} if child else {"id": key, "agent": "echo"}
+            Step.model_construct(id=key, steps=steps(child))
+            if child
+            else Step.model_construct(id=key, agent="echo")
             for key, child in node.items()
         ]
 
-    name = next((t.split(":", 1)[1] for t in root.tags or [] if t.startswith("mission:")), "code")
-    return MissionSpec.model_construct(name=name, steps=_outline(steps(tree)))
-
-
-def _outline(raw: list[dict[str, Any]]) -> list[Step]:
-    return [
-        Step.model_construct(
-            id=r["id"], agent=r.get("agent"), steps=_outline(r["steps"]) if "steps" in r else None
-        )
-        for r in raw
-    ]
+    return steps(tree)
 
 
 def _item_indices(

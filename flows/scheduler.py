@@ -39,6 +39,7 @@ from flows.outcomes import (
     record,
     state_value,
 )
+from flows.planning import PLANNER, run_plan
 from flows.results import MISSING, Results
 from flows.waiting import WaitingUnits
 from tasks.step import SKIPPED, configured, run_step
@@ -197,9 +198,11 @@ class Scheduler(WaitingUnits):
             elif (step.approval or step.event) is not None and not skip and error is None:
                 outcome = self._ask_unit(step, path, item)
             elif step.agent is None and not skip and error is None:
-                outcome = self._group_unit(step, path, item)
+                outcome = self.group_unit(step, path, item)
             else:
                 outcome = self._task_unit(step, path, item, skip, error)
+                if step.agent == PLANNER and outcome.state == COMPLETED and not skip:
+                    outcome = run_plan(self, step, path, item, outcome)
         except Pause as exc:  # a group or child mission suspended
             return Outcome(path, SUSPENDED, prefect_state=exc.state)
         except Exception as exc:  # an engine failure fails this step, not the whole loop
@@ -236,6 +239,7 @@ class Scheduler(WaitingUnits):
             input_error=error,
             concurrency=step.concurrency,
             runs_on=step.runs_on,
+            params=self.scope.params if step.agent == PLANNER else None,
             return_state=True,
         )
         if state.is_completed():
@@ -250,7 +254,8 @@ class Scheduler(WaitingUnits):
             )
         return failed_outcome(path, state)
 
-    def _group_unit(self, step: Step, path: str, item: Any) -> Outcome:
+    def group_unit(self, step: Step, path: str, item: Any) -> Outcome:
+        """Run a group, a child mission or a plan as a subflow at ``path``."""
         inner_item = item if item is not NO_ITEM else self.scope.item
         scope = Scope(
             mission=self.scope.mission,

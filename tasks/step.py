@@ -57,6 +57,7 @@ def _run_step(
     runs_on: str | None = None,
     attempt: int | None = None,
     process_run_id: str = "",
+    params: dict[str, Any] | None = None,
 ) -> Any:
     if skip:
         return Completed(name=SKIPPED, message="skipped: its 'when' was false")
@@ -89,6 +90,7 @@ def _run_step(
         attempt=attempt,
         timeout=timeout,
         process_run_id=process_run_id,
+        params=params or {},
     )
     if concurrency is None:
         return run_agent(get_agent(agent), ctx, input or {})

@@ -35,6 +35,9 @@ class AgentContext:
     step_path: str
     run_id: str = ""
     attempt: int = 1
+    params: dict[str, Any] = field(default_factory=dict)
+    """The mission's params, for agents that write steps: a planner checks its plan against
+    them (filled in for planner steps only)."""
     process_run_id: str = ""
     """The flow run whose process runs this attempt: the mission's, or the child run of a
     ``runs_on`` step. Process groups the agent leaves behind belong to it (autoagent.processes)."""

@@ -23,6 +23,7 @@ from autoagent.agents.base import Agent, AgentContext
 from autoagent.agents.basic import EchoAgent, FailAgent, SleepAgent
 from autoagent.agents.http import HttpAgent
 from autoagent.agents.llm import LLMAgent
+from autoagent.agents.planner import PlannerAgent
 from autoagent.agents.python import PythonAgent
 from autoagent.agents.shell import ShellAgent
 from autoagent.errors import AgentInputError, StepError
@@ -217,5 +218,14 @@ def _to_json(name: str, result: Any) -> Any:
         ) from e
 
 
-for _builtin in (EchoAgent, FailAgent, SleepAgent, ShellAgent, HttpAgent, PythonAgent, LLMAgent):
+for _builtin in (
+    EchoAgent,
+    FailAgent,
+    SleepAgent,
+    ShellAgent,
+    HttpAgent,
+    PythonAgent,
+    LLMAgent,
+    PlannerAgent,
+):
     register(_builtin)

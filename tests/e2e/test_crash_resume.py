@@ -144,3 +144,38 @@ def test_cancel_stops_a_live_run_and_its_steps(tmp_path, prefect_server):
         status = autoagent("status", run_id, env=env)
         assert "Cancelled" in status.stdout, status.stdout
     assert counts(tmp_path)["s5"] == 0
+
+
+@pytest.mark.integration
+def test_kill_during_a_plan_then_resume_never_plans_again(tmp_path, prefect_server):
+    """kill -9 while the plan's second step runs; the resume reads the persisted plan and runs
+    only what the plan had not finished."""
+    from tests.e2e.cli import lines_in
+    from tests.stack import ROOT
+
+    planner = {
+        "function": "tests.planners:three_steps",
+        "kwargs": {"folder": str(tmp_path), "middle": "sleep 8"},
+    }
+    spec = tmp_path / "planned.yaml"
+    spec.write_text(
+        yaml.safe_dump(
+            {"name": "planned", "steps": [{"id": "plan", "agent": "planner", "input": planner}]}
+        )
+    )
+    env = cli_env({**prefect_server.env(), "PYTHONPATH": str(ROOT)})
+    out = tmp_path / "run.out"
+    process = start_autoagent("run", str(spec), env=env, log=out)
+    try:
+        wait_for(lambda: lines_in(tmp_path, "two") == 1, timeout=120, what="two", process=process)
+    finally:
+        kill_group(process)
+    run_id = run_id_in(out.read_text())
+    resumed = autoagent("resume", run_id, env=env, timeout=240)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    counts = [lines_in(tmp_path, n) for n in ("planned", "one", "two", "three")]
+    assert counts[:2] == [1, 1] and counts[3] == 1, counts
+    assert counts[2] == 2, counts  # the step running at the kill: again (at least once)
+    status = autoagent("status", run_id, env=env)
+    for path in ("plan/one", "plan/two", "plan/three"):
+        assert path.split("/")[1] in status.stdout, status.stdout

@@ -21,7 +21,7 @@ from autoagent.agents import (
 )
 from autoagent.errors import AgentInputError, StepError
 
-BUILTINS = ["echo", "fail", "http", "llm", "python", "shell", "sleep"]
+BUILTINS = ["echo", "fail", "http", "llm", "planner", "python", "shell", "sleep"]
 
 
 @pytest.fixture(autouse=True)
