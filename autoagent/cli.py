@@ -215,10 +215,25 @@ def _print_status(run_id: str) -> None:
     waiting = [] if ended else waits.waiting(root.id)
     tree = status.build(root, flow_runs, tasks, waiting)
     out.print(status_tree(tree))
+    _print_lineage(root, flow_runs)
     lines = answer_lines(tree)
     if lines:
         out.print("to answer:", style="bold")
         for line in lines:
+            out.print(f"  {line}", markup=False, soft_wrap=True)
+
+
+def _print_lineage(root: Any, flow_runs: list[Any]) -> None:
+    """The assets the mission materializes and what each is built from (no OSS lineage view)."""
+    from autoagent import assets
+    from autoagent.spec import MissionSpec
+
+    spec = root.parameters.get("spec")
+    planned = assets.planned_lineage(MissionSpec.model_validate(spec)) if spec else {}
+    found = assets.recorded([r.id for r in flow_runs])
+    if planned or found:
+        out.print("assets (lineage):", style="bold")
+        for line in assets.lineage_lines(planned, found):
             out.print(f"  {line}", markup=False, soft_wrap=True)
 
 

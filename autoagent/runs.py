@@ -113,7 +113,7 @@ def start(spec: MissionSpec, params: dict[str, Any], auto_approve: bool = False)
         )
 
 
-UNSUPPORTED_FIELDS = ("asset",)
+UNSUPPORTED_FIELDS: tuple[str, ...] = ()
 
 
 def inline_spec(flow_run: FlowRun, path: str) -> dict[str, Any]:

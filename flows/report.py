@@ -7,6 +7,7 @@ from typing import Any
 
 from prefect.artifacts import create_markdown_artifact
 
+from autoagent.assets import planned_lineage
 from autoagent.spec import MissionSpec
 from flows.outcomes import records
 from tasks.step import attempts
@@ -38,6 +39,11 @@ def report_markdown(spec: MissionSpec, root: str) -> str:
         shown = outcome.error if outcome.error else summarize(outcome.output)
         cell = shown.replace("|", "\\|") if shown else ""
         rows.append(f"| `{path}` | {state} | {tries or ''} | {duration} | {cell} |")
+    lineage = planned_lineage(spec)
+    if lineage:
+        rows += ["", "## Assets", "", "| asset | built from |", "|---|---|"]
+        for key, sources in sorted(lineage.items()):
+            rows.append(f"| `{key}` | {', '.join(f'`{s}`' for s in sources) or '—'} |")
     return "\n".join(rows)
 
 

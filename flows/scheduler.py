@@ -22,6 +22,7 @@ from prefect.settings import PREFECT_API_URL
 from prefect.states import State
 
 from autoagent import expressions
+from autoagent.assets import upstream
 from autoagent.errors import ExpressionError
 from autoagent.settings import get_settings
 from autoagent.spec import Step
@@ -42,7 +43,7 @@ from flows.outcomes import (
 from flows.planning import PLANNER, run_plan
 from flows.results import MISSING, Results
 from flows.waiting import WaitingUnits
-from tasks.step import SKIPPED, configured, run_step
+from tasks.step import SKIPPED, configured, materializing, run_step
 
 
 @dataclass
@@ -65,9 +66,11 @@ class Scheduler(WaitingUnits):
         self.results = Results(scope.root_run_id)
         self._lock = threading.Lock()
         self.suspension: State | None = None  # set when a deployed run must end this attempt
+        self.siblings: dict[str, Step] = {}
 
     # -- the loop --------------------------------------------------------------------------
     def run(self, steps: list[Step]) -> dict[str, Outcome]:
+        self.siblings = {s.id: s for s in steps}
         waiting = {s.id: s for s in steps}
         running: dict[Future[Outcome], tuple[Step, int | None]] = {}
         fanouts: dict[str, _FanOut] = {}
@@ -306,7 +309,10 @@ class Scheduler(WaitingUnits):
         """The step task with this step's policy, built once per step (not once per item)."""
         with self._lock:
             if step.id not in self._tasks:
-                self._tasks[step.id] = configured(*policy, str(PREFECT_API_URL.value()))
+                made = configured(*policy, str(PREFECT_API_URL.value()))
+                if step.asset is not None:
+                    made = materializing(made, step.asset, upstream(step, self.siblings))
+                self._tasks[step.id] = made
             return self._tasks[step.id]
 
     def _policy(self, step: Step) -> tuple:

@@ -151,3 +151,26 @@ def configured(
         timeout_seconds=timeout + 5 if timeout else None,
         result_storage=result_storage(),
     )
+
+
+def materializing(step_task: Task[..., Any], asset: str, upstream: list[str]) -> Task[..., Any]:
+    """The step task as a Prefect materialization (``@materialize``) of ``asset``, built from
+    ``upstream``: the server records the lineage when it completes (not when it is a cache hit)."""
+    from prefect.tasks import MaterializingTask
+
+    return MaterializingTask(
+        fn=step_task.fn,
+        assets=[asset],
+        asset_deps=upstream or None,
+        name=step_task.name,
+        task_run_name=step_task.task_run_name,
+        persist_result=True,
+        result_serializer="json",
+        result_storage=step_task.result_storage,
+        cache_key_fn=step_task.cache_key_fn,
+        retries=step_task.retries,
+        retry_delay_seconds=step_task.retry_delay_seconds,
+        retry_jitter_factor=step_task.retry_jitter_factor,
+        retry_condition_fn=step_task.retry_condition_fn,
+        timeout_seconds=step_task.timeout_seconds,
+    )

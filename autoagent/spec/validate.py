@@ -230,12 +230,23 @@ class _Checker:
             self._check_kinds(f.id, "retry_on", f.retry_on, (*node.loc, "retry_on"))
         if f.mission is not None:
             self._check_child(node)
+        if f.asset is not None:
+            self._check_asset(node, f.asset, f.agent is not None)
         if f.runs_on is not None and f.agent is None:
             message = "only a step with an agent runs on a work pool (put it on the agent steps)"
             self.add(node.label, "runs_on", message, (*node.loc, "runs_on"))
         scope = Scope(self.params, visible(node, self.roots), self.everywhere)
         for where, fld, message in expression_problems(node, scope):
             self.add(f.id, fld, message, (*node.loc, *where))
+
+    def _check_asset(self, node: Node, key: str, has_agent: bool) -> None:
+        from autoagent.assets import check_key
+
+        problem = check_key(key)
+        if problem is None and not has_agent:
+            problem = "only a step with an agent materializes an asset"
+        if problem is not None:
+            self.add(node.label, "asset", problem, (*node.loc, "asset"))
 
     def _check_limit(self, node: Node, name: str) -> None:
         """A step's concurrency limit is declared by the mission or in settings."""

@@ -76,8 +76,8 @@ def test_a_rerun_of_the_same_flow_run_runs_no_completed_step_again(prefect_api, 
     assert again.result() == {"a": "A", "b": "B", "r": "r1r2", "ship": "shipped"}
     assert [lines_in(tmp_path, n) for n in ("a", "b", "r1", "r2", "ship")] == [1, 1, 1, 1, 2]
     assert lines_in(tmp_path, "undo-r1") == 1  # never twice
-    tree = read_status(run_id)
-    assert [(s.path, s.state) for s in tree.walk()] == [
+    tree = read_status(run_id)  # r1 and r2 ran in parallel: their order is the order they started
+    assert sorted((s.path, s.state) for s in tree.walk()) == [
         ("fetch", "completed"),
         ("fetch-b", "completed"),
         ("r1", "completed"),

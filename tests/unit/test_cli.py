@@ -114,11 +114,12 @@ def test_signal_refuses_a_payload_that_is_not_json():
     assert "Traceback" not in result.stderr
 
 
-def test_run_refuses_fields_this_version_ignores(tmp_path):
+def test_run_refuses_an_asset_key_that_is_not_a_uri(tmp_path):
     spec = write(
         tmp_path,
         "name: later\nsteps:\n  - {id: a, agent: echo, input: {value: 1}, asset: out/a}\n",
     )
     result = runner.invoke(app, ["run", str(spec)])
     assert result.exit_code == 2
-    assert "step 'a', field 'asset': 'asset' is not supported yet" in result.stderr
+    assert "step 'a', field 'asset': Key must be a valid URI" in result.stderr
+    assert "Traceback" not in result.stderr

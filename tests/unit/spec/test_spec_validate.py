@@ -49,7 +49,7 @@ steps:
     input: {value: "{{ item }}"}
     concurrency: small
     runs_on: pool-a
-    asset: fan/out
+    asset: "file://fan/out"
   - id: ask
     needs: [grp, fan]
     approval:

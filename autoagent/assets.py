@@ -1,0 +1,150 @@
+"""Assets: a step with ``asset: <key>`` materializes that asset; its lineage comes from the assets
+of the steps it needs.
+
+Lineage is static, read off the spec: a needed step with an asset is an upstream asset; a needed
+step without one passes on its own upstream assets; a needed group passes on the assets inside
+it. At run time the step is a Prefect ``MaterializingTask`` (``@materialize``) with those as
+``asset_deps``, so the server records a ``prefect.asset.materialization.succeeded`` event with
+the upstream assets as related resources. The OSS server has no lineage view: ``autoagent
+status`` and the mission report show it, read back from those events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from autoagent.spec import MissionSpec, Step
+
+MATERIALIZED = "prefect.asset.materialization.succeeded"
+
+
+def check_key(key: str) -> str | None:
+    """Why ``key`` cannot be an asset key (None when it can): a URI such as file://out/x.csv."""
+    from prefect.types.names import validate_valid_asset_key
+
+    try:
+        validate_valid_asset_key(key)
+    except ValueError as exc:
+        return f"{exc} (an asset key is a URI such as file://reports/summary.md or s3://bucket/x)"
+    return None
+
+
+def upstream(step: Step, siblings: dict[str, Step]) -> list[str]:
+    """The assets ``step`` is built from, among the steps of its scope, sorted."""
+    found: set[str] = set()
+    seen: set[str] = set()
+
+    def visit(need: str) -> None:
+        if need in seen or need not in siblings:
+            return
+        seen.add(need)
+        other = siblings[need]
+        if other.asset is not None:
+            found.add(other.asset)
+            return
+        inner = other.child.steps if other.child is not None else other.steps
+        if inner:
+            found.update(_all_assets(inner))
+        for further in other.needs:
+            visit(further)
+
+    for need in step.needs:
+        visit(need)
+    return sorted(found)
+
+
+def _all_assets(steps: list[Step]) -> set[str]:
+    found: set[str] = set()
+    for step in steps:
+        if step.asset is not None:
+            found.add(step.asset)
+        inner = step.child.steps if step.child is not None else step.steps
+        if inner:
+            found |= _all_assets(inner)
+    return found
+
+
+def planned_lineage(spec: MissionSpec) -> dict[str, list[str]]:
+    """Asset key → its upstream asset keys, for every asset step of the spec."""
+    lineage: dict[str, list[str]] = {}
+
+    def visit(steps: list[Step]) -> None:
+        siblings = {s.id: s for s in steps}
+        for step in steps:
+            if step.asset is not None:
+                lineage[step.asset] = upstream(step, siblings)
+            inner = step.child.steps if step.child is not None else step.steps
+            if inner:
+                visit(inner)
+
+    visit(spec.steps)
+    return lineage
+
+
+@dataclass
+class Materialization:
+    key: str
+    upstream: list[str]
+    step: str | None
+    at: datetime
+
+
+def recorded(flow_run_ids: list[UUID]) -> list[Materialization]:
+    """The materializations the server recorded for these flow runs (a mission and its
+    subflows), oldest first."""
+    from prefect.events.filters import (
+        EventFilter,
+        EventNameFilter,
+        EventRelatedFilter,
+    )
+
+    from autoagent.runs import _client
+
+    if not flow_run_ids:
+        return []
+    wanted = EventFilter(
+        event=EventNameFilter(name=[MATERIALIZED]),
+        related=EventRelatedFilter(id=[f"prefect.flow-run.{i}" for i in flow_run_ids]),
+    )
+    found: list[Materialization] = []
+    with _client() as client:
+        page: Any = client.read_events(filter=wanted, limit=50)
+        while True:
+            for event in page.events:
+                found.append(_materialization(event))
+            if not page.next_page:
+                break
+            page = client.read_events_page(page.next_page)
+    return sorted(found, key=lambda m: m.at)
+
+
+def _materialization(event: Any) -> Materialization:
+    upstream_keys: list[str] = []
+    step = None
+    for related in event.related:
+        role = related.get("prefect.resource.role")
+        if role == "asset":
+            upstream_keys.append(related.id)
+        elif role == "task-run":
+            step = related.get("prefect.resource.name")
+    return Materialization(event.resource.id, sorted(upstream_keys), step, event.occurred)
+
+
+def lineage_lines(planned: dict[str, list[str]], found: list[Materialization]) -> list[str]:
+    """One line per asset: key ← upstream keys, and when (and by which step) it materialized."""
+    latest = {m.key: m for m in found}
+    lines = []
+    for key in sorted(set(planned) | set(latest)):
+        made = latest.get(key)
+        sources = made.upstream if made is not None else planned.get(key, [])
+        arrow = f" ← {', '.join(sources)}" if sources else " (no upstream asset)"
+        when = (
+            f"  materialized {made.at:%Y-%m-%d %H:%M:%S} by {made.step or '?'}"
+            if made is not None
+            else "  not materialized yet"
+        )
+        lines.append(f"{key}{arrow}{when}")
+    return lines
