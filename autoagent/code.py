@@ -453,9 +453,16 @@ class Finished:
     def ok(self) -> bool:
         return self.state.is_completed()
 
-    def outputs(self) -> dict[str, Any]:
-        """Each top-level step's output by id (what the mission flow returned)."""
-        return self.state.result(raise_on_failure=True)
+    def outputs(self) -> Any:
+        """What the mission returned (a spec mission: each top-level step's output by id); sync
+        even where an event loop runs, as in a notebook."""
+        return self.state.result(raise_on_failure=True, _sync=True)  # type: ignore[call-arg]
+
+
+def run(target: Flow[..., Any], /, **params: Any) -> Finished:
+    """Run a ``@mission`` here to its end with ``params``: its run id and final state."""
+    state = target(**params, return_state=True)
+    return Finished(str(state.state_details.flow_run_id), state)
 
 
 def run_spec(

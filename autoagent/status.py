@@ -27,6 +27,7 @@ class StepStatus:
     state: str = "pending"
     attempts: int = 0
     duration: float | None = None
+    started: datetime | None = None
     error: str | None = None
     cached: bool = False
     waits_for: dict[str, Any] | None = None
@@ -199,6 +200,7 @@ def _from_task_runs(status: StepStatus, runs: list[TaskRun]) -> None:
         if real:
             worker = _newest(real)
     status.attempts = 0 if status.state == "skipped" else worker.run_count
+    status.started = worker.start_time
     if worker.start_time and worker.end_time:
         status.duration = (worker.end_time - worker.start_time).total_seconds()
     elif worker.total_run_time:
@@ -216,6 +218,7 @@ def _from_flow_runs(status: StepStatus, runs: list[FlowRun]) -> None:
         state.name if state else "Pending", state.type.value if state else "PENDING"
     )
     status.attempts = len(runs)
+    status.started = run.start_time
     if run.total_run_time:
         status.duration = run.total_run_time.total_seconds()
     if state is not None and state.is_failed():
