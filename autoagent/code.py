@@ -96,6 +96,7 @@ def mission(fn: Callable[P, R] | None = None, *, name: str | None = None, **flow
 
     def decorate(function: Callable[P, R]) -> Flow[P, R]:
         mission_name = name or function.__name__.replace("_", "-")
+        entrypoint = _entrypoint(function)
 
         @functools.wraps(function)
         def body(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -111,7 +112,7 @@ def mission(fn: Callable[P, R] | None = None, *, name: str | None = None, **flow
             try:
                 if parent is not None:
                     return function(*args, **kwargs)
-                with _top_level(context.flow_run, mission_name):
+                with _top_level(context.flow_run, mission_name, entrypoint):
                     try:
                         return function(*args, **kwargs)
                     except Exception:
@@ -127,18 +128,50 @@ def mission(fn: Callable[P, R] | None = None, *, name: str | None = None, **flow
     return decorate(fn) if fn is not None else decorate
 
 
+ENTRYPOINT_KEY = "autoagent-entrypoint"
+"""Flow run input of a code mission's root run: where ``autoagent resume`` imports it from."""
+
+
+def _entrypoint(function: Callable[..., Any]) -> str | None:
+    """Where a mission defined at the top of a module or script can be loaded from again:
+    ``module:name`` (``python -m`` included) or ``/path/to/script.py:name``. None for a notebook
+    cell or a function's local."""
+    import sys
+
+    if "<locals>" in function.__qualname__:
+        return None
+    module = function.__module__
+    if module == "__main__":
+        spec = getattr(sys.modules["__main__"], "__spec__", None)
+        module = spec.name if spec is not None else None
+    if module:
+        return f"{module}:{function.__qualname__}"
+    try:
+        source = inspect.getsourcefile(function)
+    except TypeError:
+        return None
+    if source is None or not Path(source).is_file():
+        return None
+    return f"{Path(source).resolve()}:{function.__qualname__}"
+
+
 @contextlib.contextmanager
-def _top_level(flow_run: Any, mission_name: str) -> Iterator[None]:
-    """Tags the run as a mission and heartbeats unless the engine already does."""
+def _top_level(flow_run: Any, mission_name: str, entrypoint: str | None) -> Iterator[None]:
+    """Tags the run as a mission, records where to import it from for ``autoagent resume``, and
+    heartbeats unless the engine (or ``autoagent resume``) already does."""
+    from uuid import UUID
+
     from prefect.settings import get_current_settings
 
-    from autoagent import runs
+    from autoagent import runs, waits
     from autoagent.heartbeat import heartbeat
 
     tags = sorted({*(flow_run.tags or []), "autoagent", f"mission:{mission_name}"})
     with runs._client() as client:
         client.update_flow_run(flow_run.id, tags=tags)
-    if get_current_settings().flows.heartbeat_frequency:
+    if entrypoint is not None:
+        waits.write_input(UUID(str(flow_run.id)), ENTRYPOINT_KEY, entrypoint)
+    if get_current_settings().flows.heartbeat_frequency or runs.IN_PROCESS.get():
         yield
         return
     run_id = str(flow_run.id)

@@ -166,16 +166,51 @@ def test_kill_during_a_plan_then_resume_never_plans_again(tmp_path, prefect_serv
     env = cli_env({**prefect_server.env(), "PYTHONPATH": str(ROOT)})
     out = tmp_path / "run.out"
     process = start_autoagent("run", str(spec), env=env, log=out)
-    try:
-        wait_for(lambda: lines_in(tmp_path, "two") == 1, timeout=120, what="two", process=process)
-    finally:
-        kill_group(process)
-    run_id = run_id_in(out.read_text())
-    resumed = autoagent("resume", run_id, env=env, timeout=240)
-    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    run_id = _kill_at_step_two_then_resume(process, out, env)
     counts = [lines_in(tmp_path, n) for n in ("planned", "one", "two", "three")]
     assert counts[:2] == [1, 1] and counts[3] == 1, counts
     assert counts[2] == 2, counts  # the step running at the kill: again (at least once)
     status = autoagent("status", run_id, env=env)
     for path in ("plan/one", "plan/two", "plan/three"):
         assert path.split("/")[1] in status.stdout, status.stdout
+
+
+@pytest.mark.integration
+def test_kill_a_mission_written_as_code_then_resume_it_from_the_cli(tmp_path, prefect_server):
+    """The CLI imports a code mission from where its first attempt recorded it."""
+    import subprocess
+    import sys
+
+    from tests.e2e.cli import lines_in
+    from tests.stack import ROOT
+
+    env = cli_env({**prefect_server.env(), "PYTHONPATH": str(ROOT)})
+    out = tmp_path / "script.out"
+    with out.open("w") as log:
+        script = subprocess.Popen(
+            [sys.executable, "-m", "tests.e2e.code_mission", str(tmp_path)],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    run_id = _kill_at_step_two_then_resume(script, out, env)
+    assert [lines_in(tmp_path, n) for n in ("one", "two", "three")] == [1, 2, 1]
+    status = autoagent("status", run_id, env=env)
+    assert "three  completed" in status.stdout, status.stdout
+
+
+def _kill_at_step_two_then_resume(process: Popen, out: Path, env: dict[str, str]) -> str:
+    """kill -9 once step "two" (which appends to <folder>/two) has started; resume; the run id."""
+    from tests.e2e.cli import lines_in
+
+    folder = out.parent
+    try:
+        wait_for(lambda: lines_in(folder, "two") == 1, timeout=120, what="two", process=process)
+    finally:
+        kill_group(process)
+    run_id = run_id_in(out.read_text())
+    resumed = autoagent("resume", run_id, env=env, timeout=240)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    return run_id
