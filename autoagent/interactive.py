@@ -9,6 +9,7 @@ it, and look at what happened (a table, a plot of step timings).
 
 from __future__ import annotations
 
+import contextvars
 import html
 import threading
 import time
@@ -102,7 +103,10 @@ def start(
         except BaseException as exc:  # handed to result()
             failed.append(exc)
 
-    thread = threading.Thread(target=drive, name=f"mission-{flow_run.id}", daemon=True)
+    context = contextvars.copy_context()  # Prefect's settings (API URL) may live in one
+    thread = threading.Thread(
+        target=context.run, args=(drive,), name=f"mission-{flow_run.id}", daemon=True
+    )
     thread.start()
     return Running(str(flow_run.id), thread, finished, failed)
 

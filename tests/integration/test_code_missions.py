@@ -219,3 +219,45 @@ def test_the_release_example_runs(prefect_api):
     for expected in ("build-api", "build-ui", "reserve-slot", "approve", "cool-down"):
         assert expected in paths, paths
     assert "release-notes/notes" in paths, paths
+
+
+def test_an_event_in_a_sub_mission_waits_on_the_root_run(prefect_api):
+    import contextvars
+    import threading
+
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+
+    from autoagent import event, signal, waits
+    from tests.e2e.cli import wait_for
+
+    @mission(name="inner")
+    def inner() -> Any:
+        return event("go", step="gate")
+
+    name = f"signalled-{uuid.uuid4().hex[:6]}"
+
+    @mission(name=name)
+    def outer() -> Any:
+        return sub_mission(inner)
+
+    ended: list[Any] = []
+    context = contextvars.copy_context()  # the test's API settings live in a context variable
+    thread = threading.Thread(
+        target=context.run, args=(lambda: ended.append(outer(return_state=True)),)
+    )
+    thread.start()
+
+    def root_waiting() -> str | None:
+        with get_client(sync_client=True) as client:
+            found = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=[name])))
+        for run in found:
+            if any(m["path"] == "inner/gate" for m in waits.waiting(run.id)):
+                return str(run.id)
+        return None
+
+    wait_for(lambda: root_waiting() is not None, timeout=60, what="the event marker on the root")
+    signal(root_waiting() or "", "go", {"n": 1})
+    thread.join(60)
+    assert ended and ended[0].is_completed(), ended
+    assert ended[0].result() == {"n": 1}
