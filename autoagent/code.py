@@ -161,24 +161,16 @@ def _top_level(flow_run: Any, mission_name: str, entrypoint: str | None) -> Iter
     heartbeats unless the engine (or ``autoagent resume``) already does."""
     from uuid import UUID
 
-    from prefect.settings import get_current_settings
-
     from autoagent import runs, waits
-    from autoagent.heartbeat import heartbeat
+    from autoagent.heartbeat import unless_on
 
     tags = sorted({*(flow_run.tags or []), "autoagent", f"mission:{mission_name}"})
     with runs._client() as client:
         client.update_flow_run(flow_run.id, tags=tags)
     if entrypoint is not None:
         waits.write_input(UUID(str(flow_run.id)), ENTRYPOINT_KEY, entrypoint)
-    if get_current_settings().flows.heartbeat_frequency or runs.IN_PROCESS.get():
-        yield
-        return
     run_id = str(flow_run.id)
-    every = runs.heartbeat_seconds()
-    with heartbeat(
-        flow_run, every, flow_name=mission_name, on_start=lambda: runs.mark_alive(run_id)
-    ):
+    with unless_on(flow_run, mission_name, on_start=lambda: runs.mark_alive(run_id)):
         yield
 
 

@@ -90,3 +90,21 @@ def heartbeat(
         yield
     finally:
         stop.set()
+
+
+@contextlib.contextmanager
+def unless_on(
+    flow_run: FlowRun, flow_name: str, on_start: Callable[[], None] | None = None
+) -> Iterator[None]:
+    """Heartbeat for ``flow_run`` unless something already does: the engine (when
+    PREFECT_FLOWS_HEARTBEAT_FREQUENCY is set) or ``autoagent run``/``resume`` in this process. A
+    mission on a worker started without heartbeats still tells crash detection it is alive."""
+    from prefect.settings import get_current_settings
+
+    from autoagent import runs
+
+    if get_current_settings().flows.heartbeat_frequency or runs.IN_PROCESS.get():
+        yield
+        return
+    with heartbeat(flow_run, runs.heartbeat_seconds(), flow_name=flow_name, on_start=on_start):
+        yield

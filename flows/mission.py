@@ -12,7 +12,7 @@ from prefect import flow
 from prefect.context import FlowRunContext
 from prefect.runtime import flow_run as current_run
 
-from autoagent import limits
+from autoagent import heartbeat, limits
 from autoagent.errors import AutoAgentError, SpecError
 from autoagent.runs import inline_spec, refuse_unsupported
 from autoagent.spec import Step, validate_data
@@ -89,7 +89,8 @@ def mission(
         auto_approve=auto_approve,
         suspends=suspends(run_context.flow_run),
     )
-    outcomes = Scheduler(scope, _run_group).run(validated.steps)
+    with heartbeat.unless_on(run_context.flow_run, "mission"):
+        outcomes = Scheduler(scope, _run_group).run(validated.steps)
     bad = failures(outcomes)
     if bad:
         undone = sagas.compensate_all(scope)
