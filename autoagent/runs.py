@@ -11,7 +11,6 @@ import logging
 import os
 import secrets
 import socket
-import sys
 import time
 from collections.abc import Iterator
 from contextvars import ContextVar
@@ -159,7 +158,9 @@ def execute(flow_run: FlowRun) -> State:
     if "spec" in (flow_run.parameters or {}):
         flow = mission.with_options(result_storage=result_storage())
     else:
-        flow = code_mission(flow_run)
+        from autoagent.code.missions import load_for_resume
+
+        flow = load_for_resume(flow_run)
     held = IN_PROCESS.set(True)
     try:
         with (
@@ -171,37 +172,6 @@ def execute(flow_run: FlowRun) -> State:
             )
     finally:
         IN_PROCESS.reset(held)
-
-
-def code_mission(flow_run: FlowRun) -> Any:
-    """The ``@mission`` flow of a run written as code, imported from where its first attempt
-    recorded it (from the current directory too, as ``python -m`` would)."""
-    from prefect import Flow
-    from prefect.flows import load_flow_from_entrypoint
-
-    from autoagent import waits
-    from autoagent.code import ENTRYPOINT_KEY
-
-    entrypoint = waits.read_input(flow_run.id, ENTRYPOINT_KEY)
-    if not entrypoint:
-        raise RunError(
-            f"run {flow_run.id} is a mission written as code in a script, a notebook or a"
-            " function: there is nothing to import it from. Define it at the top of a module,"
-            " or deploy it (a deployed run is resumed from its deployment)"
-        )
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    try:
-        found: Any = load_flow_from_entrypoint(str(entrypoint), use_placeholder_flow=False)
-    except Exception as exc:
-        raise RunError(
-            f"run {flow_run.id} is the mission {entrypoint}, which cannot be loaded here"
-            f" ({type(exc).__name__}: {exc}): resume it from the directory its module is"
-            " importable from"
-        ) from None
-    if not isinstance(found, Flow):
-        raise RunError(f"{entrypoint} is not a @mission (run {flow_run.id})")
-    return found
 
 
 def alive_reason(flow_run: FlowRun) -> str | None:

@@ -1,0 +1,244 @@
+"""Steps in code: ``@step`` functions and ``step("id", agent=...)``, durable by path."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+from collections.abc import Callable
+from typing import Any, Generic, ParamSpec, TypeVar, overload
+
+from prefect import Task, task
+from prefect.futures import PrefectFuture
+
+from autoagent.code.scope import SCOPE, MissionScope, Undo, completed, remember, require_scope
+from autoagent.errors import AutoAgentError
+from autoagent.spec import RetryBackoff
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class Step(Generic[P, R]):
+    """A function run as a durable step (``@step``): call it, ``submit`` it, or ``named`` it."""
+
+    def __init__(
+        self,
+        function: Callable[P, R],
+        *,
+        name: str | None,
+        retries: int,
+        retry_backoff: RetryBackoff,
+        retry_on: list[str] | None,
+        timeout: float | None,
+        concurrency: str | None,
+        compensate: Callable[[R], Any] | None,
+    ):
+        self.function = function
+        self.name = name or function.__name__.replace("_", "-")
+        self.compensate = compensate
+        self._signature = inspect.signature(function)
+        self._task: Task[P, R] = task(
+            _with_slot(function, concurrency),
+            name=self.name,
+            retries=retries,
+            retry_delay_seconds=retry_backoff.delays(retries) if retries else 0,
+            retry_jitter_factor=retry_backoff.jitter or None,
+            retry_condition_fn=_retry_condition(retry_on),
+            timeout_seconds=timeout,
+            persist_result=True,
+        )
+        functools.update_wrapper(self, function)
+
+    def named(self, name: str) -> Step[P, R]:
+        """The same step under another name: for calling one function as several steps."""
+        renamed = object.__new__(Step)
+        renamed.__dict__.update(self.__dict__)
+        renamed.name = name
+        return renamed
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        path, prepared = self._prepare(args, kwargs)
+        result = prepared(*args, **kwargs)
+        self._remember(require_scope(path), path, result)
+        return result
+
+    def submit(self, *args: P.args, **kwargs: P.kwargs) -> PrefectFuture[R]:
+        """Start the step in the mission's task runner (in parallel); ``.result()`` waits."""
+        path, prepared = self._prepare(args, kwargs)
+        future = prepared.submit(*args, **kwargs)
+        if self.compensate is not None:  # in submission order; only if it completes
+            undo = self.compensate
+            scope = require_scope(path)
+            with scope.lock:
+                scope.undos.append(
+                    Undo(path, lambda: undo(future.result()), lambda: completed(future))
+                )
+        return future
+
+    def _prepare(self, args: tuple, kwargs: dict) -> tuple[str, Task[P, R]]:
+        from blocks.storage import result_storage
+        from tasks.step import cache_key
+
+        scope = require_scope(f"step {self.name!r}")
+        path = scope.path(self.name)
+        bound = self._signature.bind(*args, **kwargs)
+        key = cache_key(scope.root_run_id, path, _plain(dict(bound.arguments)))
+        return path, self._task.with_options(
+            task_run_name=path,
+            cache_key_fn=lambda *_: key,
+            result_storage=result_storage(),
+        )
+
+    def _remember(self, scope: MissionScope, path: str, result: Any) -> None:
+        if self.compensate is None:
+            return
+        undo = self.compensate
+        remember(scope, path, lambda: undo(result))
+
+
+@overload
+def step(fn: Callable[P, R]) -> Step[P, R]: ...
+@overload
+def step(
+    fn: str,
+    *,
+    agent: str,
+    input: dict[str, Any] | None = None,
+    retries: int = 0,
+    retry_backoff: RetryBackoff | dict[str, Any] | None = None,
+    retry_on: list[str] | None = None,
+    timeout: float | None = None,
+    concurrency: str | None = None,
+    runs_on: str | None = None,
+    compensate: dict[str, Any] | None = None,
+) -> Any: ...
+@overload
+def step(
+    fn: None = None,
+    *,
+    name: str | None = None,
+    retries: int = 0,
+    retry_backoff: RetryBackoff | dict[str, Any] | None = None,
+    retry_on: list[str] | None = None,
+    timeout: float | None = None,
+    concurrency: str | None = None,
+    compensate: Callable[[Any], Any] | None = None,
+) -> Callable[[Callable[P, R]], Step[P, R]]: ...
+def step(fn: Any = None, **options: Any) -> Any:
+    """A durable step, three ways:
+
+    - ``@step`` or ``@step(retries=3, retry_on=[...], timeout=30, concurrency="llm",
+      compensate=undo)`` makes a function a step (``undo(result)`` runs if the mission fails);
+    - ``step("id", agent="shell", input={...}, retries=..., runs_on=..., compensate={agent,
+      input})`` runs a registered agent as a spec step would, and returns its output.
+    """
+    if isinstance(fn, str):
+        return _agent_step(fn, **options)
+    policy = _policy(options)
+    if fn is not None:
+        return Step(fn, name=None, **policy)
+    return lambda function: Step(function, name=options.get("name"), **policy)
+
+
+def _policy(options: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(options) - {
+        "name",
+        "retries",
+        "retry_backoff",
+        "retry_on",
+        "timeout",
+        "concurrency",
+        "compensate",
+    }
+    if unknown:
+        raise AutoAgentError(f"@step does not take {', '.join(sorted(unknown))}")
+    backoff = options.get("retry_backoff") or RetryBackoff()
+    return {
+        "retries": options.get("retries", 0),
+        "retry_backoff": RetryBackoff.model_validate(backoff),
+        "retry_on": options.get("retry_on"),
+        "timeout": options.get("timeout"),
+        "concurrency": options.get("concurrency"),
+        "compensate": options.get("compensate"),
+    }
+
+
+def _agent_step(step_id: str, *, agent: str, input: dict[str, Any] | None = None, **rest: Any):
+    """Run one agent as the spec step ``{id, agent, input, ...}`` would, validated the same way."""
+    from prefect.settings import PREFECT_API_URL
+
+    from autoagent.spec import Step as SpecStep
+    from tasks.step import configured
+
+    scope = require_scope(f"step {step_id!r}")
+    spec_step = _validated_step({"id": step_id, "agent": agent, "input": input or {}, **rest})
+    assert isinstance(spec_step, SpecStep)
+    backoff = spec_step.retry_backoff or RetryBackoff()
+    retries = spec_step.retries or 0
+    retry_on = tuple(spec_step.retry_on) if spec_step.retry_on is not None else None
+    runner = configured(retries, backoff, retry_on, spec_step.timeout, str(PREFECT_API_URL.value()))
+    path = scope.path(step_id)
+    output = runner(
+        mission=scope.mission,
+        root_run_id=scope.root_run_id,
+        path=path,
+        agent=agent,
+        input=spec_step.input or {},
+        timeout=spec_step.timeout,
+        concurrency=spec_step.concurrency,
+        runs_on=spec_step.runs_on,
+    )
+    if spec_step.compensate is not None:
+        undo = spec_step.compensate
+        remember(
+            scope, path, lambda: _run_agent(scope, path + "#compensate", undo.agent, undo.input)
+        )
+    return output
+
+
+def _validated_step(data: dict[str, Any]) -> Any:
+    """The step checked by the spec's own rules (agent known, input fits, fields known)."""
+    from autoagent.spec import validate_data
+
+    scope = SCOPE.get()
+    mission_name = scope.mission if scope else "code"
+    return validate_data({"name": _slug(mission_name), "steps": [data]}).steps[0]
+
+
+def _run_agent(scope: MissionScope, path: str, agent: str, agent_input: Any) -> Any:
+    from autoagent.agents import AgentContext, get_agent, run_agent
+
+    ctx = AgentContext(mission=scope.mission, step_path=path, run_id=scope.root_run_id)
+    return run_agent(get_agent(agent), ctx, agent_input or {})
+
+
+def _with_slot(function: Callable[P, R], concurrency: str | None) -> Callable[P, R]:
+    if concurrency is None:
+        return function
+
+    @functools.wraps(function)
+    def held(*args: P.args, **kwargs: P.kwargs) -> R:
+        from prefect.concurrency.sync import concurrency as slots
+
+        with slots(concurrency, occupy=1, strict=True):
+            return function(*args, **kwargs)
+
+    return held
+
+
+def _retry_condition(retry_on: list[str] | None) -> Any:
+    from tasks.step import retry_condition
+
+    return retry_condition(tuple(retry_on) if retry_on is not None else None)
+
+
+def _plain(arguments: dict[str, Any]) -> Any:
+    """Arguments as JSON for the input hash (other values by their repr, stable for a body that
+    is deterministic)."""
+    return json.loads(json.dumps(arguments, sort_keys=True, default=repr))
+
+
+def _slug(name: str) -> str:
+    cleaned = "".join(c if c.isalnum() or c in "-_" else "-" for c in name.lower()).strip("-_")
+    return cleaned or "code"
