@@ -31,14 +31,25 @@ R = TypeVar("R")
 def mission(fn: Callable[P, R]) -> Flow[P, R]: ...
 @overload
 def mission(
-    fn: None = None, *, name: str | None = None, **flow_options: Any
+    fn: None = None,
+    *,
+    name: str | None = None,
+    concurrency: dict[str, int] | None = None,
+    **flow_options: Any,
 ) -> Callable[[Callable[P, R]], Flow[P, R]]: ...
-def mission(fn: Callable[P, R] | None = None, *, name: str | None = None, **flow_options: Any):
+def mission(
+    fn: Callable[P, R] | None = None,
+    *,
+    name: str | None = None,
+    concurrency: dict[str, int] | None = None,
+    **flow_options: Any,
+):
     """Make a function a mission: a Prefect flow whose steps are durable (see the module).
 
     At the top it heartbeats (crash detection, ``autoagent resume``) and, if the body fails, runs
     the compensations of its completed steps newest first, each at most once. Called inside another
-    mission it is a sub-mission: its steps' paths take its name as a prefix.
+    mission it is a sub-mission: its steps' paths take its name as a prefix. ``concurrency``
+    declares global concurrency limits (name: slots) that its steps may hold, as a spec's does.
     """
 
     def decorate(function: Callable[P, R]) -> Flow[P, R]:
@@ -52,9 +63,11 @@ def mission(fn: Callable[P, R] | None = None, *, name: str | None = None, **flow
             parent = SCOPE.get()
             if parent is None:
                 scope = MissionScope(mission_name, str(context.flow_run.id))
+                scope.limits = _ensure_limits(concurrency or {})
             else:
                 prefix = NEXT_PREFIX.get() or parent.path(mission_name) + "/"
                 scope = MissionScope(mission_name, parent.root_run_id, prefix, parent.undos)
+                scope.limits = {**parent.limits, **_ensure_limits(concurrency or {}, base={})}
             token, consumed = SCOPE.set(scope), NEXT_PREFIX.set(None)
             try:
                 if parent is not None:
@@ -100,6 +113,19 @@ def _entrypoint(function: Callable[..., Any]) -> str | None:
     if source is None or not Path(source).is_file():
         return None
     return f"{Path(source).resolve()}:{function.__qualname__}"
+
+
+def _ensure_limits(declared: dict[str, int], base: dict[str, int] | None = None) -> dict[str, int]:
+    """Create or resize the limits (settings' first, unless ``base`` is given; then these)."""
+    from autoagent.runs import _client
+    from autoagent.settings import get_settings
+
+    limits = {**(get_settings().concurrency_limits if base is None else base), **declared}
+    if limits:
+        with _client() as client:
+            for limit, slots in sorted(limits.items()):
+                client.upsert_global_concurrency_limit_by_name(limit, slots)
+    return limits
 
 
 @contextlib.contextmanager

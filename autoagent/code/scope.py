@@ -31,9 +31,20 @@ class MissionScope:
     prefix: str = ""
     undos: list[Undo] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    limits: dict[str, int] = field(default_factory=dict)
 
     def path(self, name: str) -> str:
         return self.prefix + name
+
+    def limit(self, name: str, step: str) -> str:
+        """A concurrency limit a step names, declared by a mission or in settings."""
+        if name not in self.limits:
+            known = ", ".join(sorted(self.limits)) or "none"
+            raise AutoAgentError(
+                f"step {step!r}: unknown concurrency limit {name!r} (declared: {known}); declare"
+                " it with @mission(concurrency={name: slots}) or in AUTOAGENT_CONCURRENCY_LIMITS"
+            )
+        return name
 
 
 SCOPE: ContextVar[MissionScope | None] = ContextVar("autoagent_mission_scope", default=None)

@@ -37,6 +37,7 @@ class Step(Generic[P, R]):
         self.function = function
         self.name = name or function.__name__.replace("_", "-")
         self.compensate = compensate
+        self.concurrency = concurrency
         self._signature = inspect.signature(function)
         self._task: Task[P, R] = task(
             _with_slot(function, concurrency),
@@ -82,6 +83,8 @@ class Step(Generic[P, R]):
 
         scope = require_scope(f"step {self.name!r}")
         path = scope.path(self.name)
+        if self.concurrency is not None:
+            scope.limit(self.concurrency, path)
         bound = self._signature.bind(*args, **kwargs)
         key = cache_key(scope.root_run_id, path, _plain(dict(bound.arguments)))
         return path, self._task.with_options(
@@ -203,7 +206,9 @@ def _validated_step(data: dict[str, Any]) -> Any:
 
     scope = SCOPE.get()
     mission_name = scope.mission if scope else "code"
-    return validate_data({"name": _slug(mission_name), "steps": [data]}).steps[0]
+    limits = scope.limits if scope else {}
+    fragment = {"name": _slug(mission_name), "concurrency": limits, "steps": [data]}
+    return validate_data(fragment).steps[0]
 
 
 def _run_agent(scope: MissionScope, path: str, agent: str, agent_input: Any) -> Any:

@@ -261,3 +261,37 @@ def test_an_event_in_a_sub_mission_waits_on_the_root_run(prefect_api):
     thread.join(60)
     assert ended and ended[0].is_completed(), ended
     assert ended[0].result() == {"n": 1}
+
+
+def test_a_code_step_holds_a_slot_of_its_missions_concurrency_limit(prefect_api, tmp_path):
+    import time
+
+    @step(concurrency="pair")
+    def held(n: int) -> tuple[float, float]:
+        started = time.time()
+        time.sleep(0.6)
+        return started, time.time()
+
+    @mission(name=f"limited-{uuid.uuid4().hex[:6]}", concurrency={"pair": 2})
+    def limited() -> list[tuple[float, float]]:
+        futures = [held.named(f"held-{n}").submit(n) for n in range(5)]
+        return [f.result() for f in futures]
+
+    _, state = _started(limited)
+    assert state.is_completed(), state.message
+    windows = state.result()
+    most = max(sum(1 for s, e in windows if s <= t < e) for t, _ in windows)
+    assert most <= 2, windows  # never more than 2 holders at once
+    assert most == 2  # and the limit was used
+
+    @step(concurrency="undeclared")
+    def stray() -> None:
+        return None
+
+    @mission(name=f"stray-{uuid.uuid4().hex[:6]}")
+    def strays() -> None:
+        stray()
+
+    failed = strays(return_state=True)
+    assert failed.is_failed()
+    assert "unknown concurrency limit 'undeclared'" in (failed.message or "")
