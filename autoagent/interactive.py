@@ -32,13 +32,22 @@ def problems(spec: str | Path | dict[str, Any]) -> list[str]:
     try:
         if isinstance(spec, dict):
             validate_data(spec)
-        elif isinstance(spec, Path) or ("\n" not in spec and Path(spec).exists()):
+        elif isinstance(spec, Path) or _names_a_file(spec):
             load(spec)
         else:
             loads(spec)
     except SpecError as exc:
         return [str(p) for p in exc.problems]
     return []
+
+
+def _names_a_file(text: str) -> bool:
+    if "\n" in text:
+        return False
+    try:
+        return Path(text).is_file()
+    except OSError:  # a long one-line JSON spec is no file name
+        return False
 
 
 @dataclass
