@@ -230,7 +230,8 @@ def _print_lineage(root: Any, flow_runs: list[Any]) -> None:
 
     spec = root.parameters.get("spec")
     planned = assets.planned_lineage(MissionSpec.model_validate(spec)) if spec else {}
-    found = assets.recorded([r.id for r in flow_runs])
+    # a spec mission without asset steps records none: ask the server only when there may be some
+    found = assets.recorded([r.id for r in flow_runs]) if planned or not spec else []
     if planned or found:
         out.print("assets (lineage):", style="bold")
         for line in assets.lineage_lines(planned, found):

@@ -31,7 +31,7 @@ from prefect.exceptions import ObjectNotFound
 from prefect.settings import get_current_settings
 from prefect.states import Cancelled, Pending, State
 
-from autoagent.errors import AutoAgentError, Problem, RunError, SpecError
+from autoagent.errors import AutoAgentError, RunError
 from autoagent.settings import get_settings
 from autoagent.spec import MissionSpec
 
@@ -96,7 +96,6 @@ def start(spec: MissionSpec, params: dict[str, Any], auto_approve: bool = False)
     from flows.mission import mission
     from tasks.remote import check_pools
 
-    refuse_unsupported(spec)
     check_pools(spec)  # a step on a work pool needs that pool's deployment: say so before a run
 
     with _client() as client:
@@ -113,9 +112,6 @@ def start(spec: MissionSpec, params: dict[str, Any], auto_approve: bool = False)
         )
 
 
-UNSUPPORTED_FIELDS: tuple[str, ...] = ()
-
-
 def inline_spec(flow_run: FlowRun, path: str) -> dict[str, Any]:
     """Load a spec file named by a run's ``spec`` parameter and put the spec itself in the run's
     parameters, so status, resume and any other machine see the mission without the file."""
@@ -127,18 +123,6 @@ def inline_spec(flow_run: FlowRun, path: str) -> dict[str, Any]:
         client.update_flow_run(flow_run.id, parameters=parameters)
     flow_run.parameters = parameters
     return spec
-
-
-def refuse_unsupported(spec: MissionSpec) -> None:
-    """What this runner cannot do yet fails the mission before it starts, never silently."""
-    problems: list[Problem] = []
-    for _, step in spec.walk():
-        for name in UNSUPPORTED_FIELDS:
-            if getattr(step, name) is not None:
-                message = f"'{name}' is not supported yet in this version"
-                problems.append(Problem(spec.name, step.id, name, message))
-    if problems:
-        raise SpecError(problems)
 
 
 def execute(flow_run: FlowRun) -> State:

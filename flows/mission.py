@@ -14,7 +14,7 @@ from prefect.runtime import flow_run as current_run
 
 from autoagent import heartbeat, limits
 from autoagent.errors import AutoAgentError, SpecError
-from autoagent.runs import inline_spec, refuse_unsupported
+from autoagent.runs import inline_spec
 from autoagent.spec import Step, validate_data
 from flows import sagas
 from flows.outcomes import Scope
@@ -73,7 +73,6 @@ def mission(
     if isinstance(spec, str):
         spec = inline_spec(run_context.flow_run, spec)
     validated = validate_data(spec)
-    refuse_unsupported(validated)
     remote.check_pools(validated)
     limits.ensure(validated)  # idempotent: the limits its steps name exist with their size
     unknown = sorted(set(params or {}) - set(validated.params))

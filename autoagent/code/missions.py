@@ -21,6 +21,7 @@ from autoagent.code.scope import (
     compensate_all,
     require_scope,
 )
+from autoagent.settings import get_settings
 from autoagent.spec import MissionSpec
 
 P = ParamSpec("P")
@@ -63,11 +64,11 @@ def mission(
             parent = SCOPE.get()
             if parent is None:
                 scope = MissionScope(mission_name, str(context.flow_run.id))
-                scope.limits = _ensure_limits(concurrency or {})
+                scope.limits = {**get_settings().concurrency_limits, **(concurrency or {})}
             else:
                 prefix = NEXT_PREFIX.get() or parent.path(mission_name) + "/"
                 scope = MissionScope(mission_name, parent.root_run_id, prefix, parent.undos)
-                scope.limits = {**parent.limits, **_ensure_limits(concurrency or {}, base={})}
+                scope.limits = {**parent.limits, **(concurrency or {})}
             token, consumed = SCOPE.set(scope), NEXT_PREFIX.set(None)
             try:
                 if parent is not None:
@@ -113,19 +114,6 @@ def _entrypoint(function: Callable[..., Any]) -> str | None:
     if source is None or not Path(source).is_file():
         return None
     return f"{Path(source).resolve()}:{function.__qualname__}"
-
-
-def _ensure_limits(declared: dict[str, int], base: dict[str, int] | None = None) -> dict[str, int]:
-    """Create or resize the limits (settings' first, unless ``base`` is given; then these)."""
-    from autoagent.runs import _client
-    from autoagent.settings import get_settings
-
-    limits = {**(get_settings().concurrency_limits if base is None else base), **declared}
-    if limits:
-        with _client() as client:
-            for limit, slots in sorted(limits.items()):
-                client.upsert_global_concurrency_limit_by_name(limit, slots)
-    return limits
 
 
 @contextlib.contextmanager
@@ -174,12 +162,10 @@ def _spec_group(
 ) -> dict[str, Any]:
     from autoagent import limits
     from autoagent.errors import SpecError
-    from autoagent.runs import refuse_unsupported
     from flows.mission import group
     from flows.outcomes import Scope
     from tasks.remote import check_pools
 
-    refuse_unsupported(spec)
     check_pools(spec)
     limits.ensure(spec)
     unknown = sorted(set(params) - set(spec.params))

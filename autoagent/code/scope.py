@@ -32,18 +32,27 @@ class MissionScope:
     undos: list[Undo] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     limits: dict[str, int] = field(default_factory=dict)
+    ensured: set[str] = field(default_factory=set)
 
     def path(self, name: str) -> str:
         return self.prefix + name
 
     def limit(self, name: str, step: str) -> str:
-        """A concurrency limit a step names, declared by a mission or in settings."""
+        """A concurrency limit a step names, declared by a mission or in settings; created (or
+        resized) on the server the first time a step of this scope names it."""
         if name not in self.limits:
             known = ", ".join(sorted(self.limits)) or "none"
             raise AutoAgentError(
                 f"step {step!r}: unknown concurrency limit {name!r} (declared: {known}); declare"
                 " it with @mission(concurrency={name: slots}) or in AUTOAGENT_CONCURRENCY_LIMITS"
             )
+        with self.lock:
+            if name not in self.ensured:
+                from autoagent.runs import _client
+
+                with _client() as client:
+                    client.upsert_global_concurrency_limit_by_name(name, self.limits[name])
+                self.ensured.add(name)
         return name
 
 

@@ -176,6 +176,8 @@ def _agent_step(step_id: str, *, agent: str, input: dict[str, Any] | None = None
 
     scope = require_scope(f"step {step_id!r}")
     spec_step = _validated_step({"id": step_id, "agent": agent, "input": input or {}, **rest})
+    if spec_step.concurrency is not None:
+        scope.limit(spec_step.concurrency, scope.path(step_id))
     assert isinstance(spec_step, SpecStep)
     backoff = spec_step.retry_backoff or RetryBackoff()
     retries = spec_step.retries or 0

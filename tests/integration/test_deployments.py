@@ -22,39 +22,25 @@ stack = stack_fixture(
 )
 
 
-def test_deployment_run_of_a_spec_on_the_process_pool(stack):
-    ran = stack.client(
-        stack.prefect,
-        "deployment",
-        "run",
-        "mission/run-mission",
-        "-p",
-        "spec=examples/demo.yaml",
-        "-p",
-        "auto_approve=true",
-        "--watch",
-    )
+def _run_to_completion(stack, deployment: str, *params: str) -> str:
+    """`prefect deployment run --watch` with ``-p`` params; the status of the completed run."""
+    flags = [flag for param in params for flag in ("-p", param)]
+    ran = stack.client(stack.prefect, "deployment", "run", deployment, *flags, "--watch")
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert "Completed" in ran.stdout
     run_id = ran.stdout.split("UUID: ")[1].split()[0]
-    status = stack.autoagent("status", run_id)
+    return stack.autoagent("status", run_id)
+
+
+def test_deployment_run_of_a_spec_on_the_process_pool(stack):
+    status = _run_to_completion(
+        stack, "mission/run-mission", "spec=examples/demo.yaml", "auto_approve=true"
+    )
     assert "publish  completed" in status.stdout, status.stdout  # the spec file was inlined
 
 
 def test_a_mission_written_as_code_runs_from_its_deployment(stack):
-    ran = stack.client(
-        stack.prefect,
-        "deployment",
-        "run",
-        "release/release",
-        "-p",
-        "auto_approve=true",
-        "--watch",
-    )
-    assert ran.returncode == 0, ran.stdout + ran.stderr
-    assert "Completed" in ran.stdout
-    run_id = ran.stdout.split("UUID: ")[1].split()[0]
-    status = stack.autoagent("status", run_id)
+    status = _run_to_completion(stack, "release/release", "auto_approve=true")
     assert "release-notes" in status.stdout and "cool-down" in status.stdout, status.stdout
 
 
