@@ -36,6 +36,8 @@ from autoagent.settings import get_settings
 from autoagent.spec import MissionSpec
 
 MISSION_FLOW = "mission"
+MISSION_TAG = "autoagent"
+"""Every root mission run carries it: crash detection judges such runs from their ``Running``."""
 IN_PROCESS: ContextVar[bool] = ContextVar("autoagent_in_process", default=False)
 """Set by ``execute``: this process runs the mission to its end (a local run, or a resume by the
 CLI), so waits hold it. A deployed run started by a runner or worker suspends instead."""
@@ -108,7 +110,7 @@ def start(spec: MissionSpec, params: dict[str, Any], auto_approve: bool = False)
                 "auto_approve": auto_approve,
             },
             state=Pending(),
-            tags=["autoagent", f"mission:{spec.name}"],
+            tags=[MISSION_TAG, f"mission:{spec.name}"],
         )
 
 
@@ -311,9 +313,14 @@ def wait_for_records(root: UUID, task_run_ids: set[UUID], deadline_seconds: floa
     The local server records task states from events asynchronously and forgets those still
     queued when the process exits; `autoagent status` right after `run` must see them all.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     from prefect.events.worker import EventsWorker
 
-    EventsWorker.drain_all(timeout=deadline_seconds, at_exit=False)
+    # drain_all only hands back a coroutine where an event loop runs (Playwright's sync API
+    # leaves one in the caller's thread): drain from a thread that has none.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(EventsWorker.drain_all, timeout=deadline_seconds, at_exit=False).result()
     end = time.monotonic() + deadline_seconds
     while True:
         flow_ids = [r.id for r in descendant_runs(root)]

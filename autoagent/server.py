@@ -1,10 +1,13 @@
 """One command that makes a Prefect server safe for long missions (`autoagent server setup`):
 
 - crash detection: an automation marks a flow run Crashed when no event of it (heartbeat or state
-  change) arrives for ``silence`` seconds after a heartbeat. A paused run still heartbeats, a
-  suspended or rescheduled one announced its state change, and a run that just completed cannot be
-  marked Crashed (the server refuses to leave a final state without force, and the action does
-  not force);
+  change) arrives for ``silence`` seconds after a heartbeat. A second one does the same after a
+  mission's ``Running`` (runs tagged ``autoagent``, which heartbeat from their first second): a
+  process killed before its first heartbeat reached the server would otherwise stay Running
+  forever. Untagged flows are only judged after a heartbeat, so a flow without heartbeats is
+  never taken for dead. A paused run still heartbeats, a suspended or rescheduled one announced
+  its state change, and a run that just completed cannot be marked Crashed (the server refuses
+  to leave a final state without force, and the action does not force);
 - capped automatic resume: an automation runs the ``recover/recover`` deployment for every
   crashed deployed run (flows/recover.py): same flow run id, backoff, a cap, then Failed.
 """
@@ -18,17 +21,17 @@ from typing import Any
 from autoagent.errors import RunError
 
 DETECTION = "autoagent: crash detection"
+EARLY_DETECTION = "autoagent: crash detection before a first heartbeat"
 RECOVERY = "autoagent: resume crashed runs"
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def setup(pool: str, silence: float, max_resumes: int, base_seconds: float) -> dict[str, Any]:
-    """Install (or replace) the recovery deployment and both automations; what was installed."""
-    from prefect.client.schemas.objects import StateType
-    from prefect.events.actions import ChangeFlowRunState, RunDeployment
+    """Install (or replace) the recovery deployment and the automations; what was installed."""
+    from prefect.events.actions import RunDeployment
     from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
 
-    from autoagent.runs import _client
+    from autoagent.runs import MISSION_TAG, _client
     from flows.recover import recover
 
     deployment_id = recover.from_source(
@@ -40,24 +43,12 @@ def setup(pool: str, silence: float, max_resumes: int, base_seconds: float) -> d
         print_next_steps=False,
         ignore_warnings=True,
     )
-    detection = AutomationCore(
-        name=DETECTION,
-        description=f"A flow run silent for {silence:g}s after a heartbeat is Crashed.",
-        trigger=EventTrigger(
-            match={"prefect.resource.id": "prefect.flow-run.*"},
-            after={"prefect.flow-run.heartbeat"},
-            expect={"prefect.flow-run.*"},
-            for_each={"prefect.resource.id"},
-            posture=Posture.Proactive,
-            threshold=1,
-            within=timedelta(seconds=silence),
-        ),
-        actions=[
-            ChangeFlowRunState(
-                state=StateType.CRASHED,
-                message=f"no heartbeat for {silence:g}s: its process or machine died",
-            )
-        ],
+    detection = _detection(DETECTION, {"prefect.flow-run.heartbeat"}, silence)
+    early = _detection(
+        EARLY_DETECTION,
+        {"prefect.flow-run.Running"},
+        silence,
+        match_related={"prefect.resource.id": f"prefect.tag.{MISSION_TAG}"},
     )
     recovery = AutomationCore(
         name=RECOVERY,
@@ -80,11 +71,44 @@ def setup(pool: str, silence: float, max_resumes: int, base_seconds: float) -> d
         ],
     )
     with _client() as client:
-        for automation in (detection, recovery):
+        for automation in (detection, early, recovery):
             for existing in client.read_automations_by_name(automation.name):
                 client.delete_automation(existing.id)
             client.create_automation(automation)
-    return {"recover_deployment": str(deployment_id), "automations": [DETECTION, RECOVERY]}
+    names = [DETECTION, EARLY_DETECTION, RECOVERY]
+    return {"recover_deployment": str(deployment_id), "automations": names}
+
+
+def _detection(
+    name: str, after: set[str], silence: float, match_related: dict[str, str] | None = None
+) -> Any:
+    """An automation that marks a flow run Crashed when, after one of ``after``, none of its
+    events arrives for ``silence`` seconds."""
+    from prefect.client.schemas.objects import StateType
+    from prefect.events.actions import ChangeFlowRunState
+    from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
+
+    return AutomationCore(
+        name=name,
+        description=f"A flow run silent for {silence:g}s after {' or '.join(sorted(after))}"
+        " is Crashed.",
+        trigger=EventTrigger(
+            match={"prefect.resource.id": "prefect.flow-run.*"},
+            match_related=match_related or {},
+            after=after,
+            expect={"prefect.flow-run.*"},
+            for_each={"prefect.resource.id"},
+            posture=Posture.Proactive,
+            threshold=1,
+            within=timedelta(seconds=silence),
+        ),
+        actions=[
+            ChangeFlowRunState(
+                state=StateType.CRASHED,
+                message=f"no heartbeat for {silence:g}s: its process or machine died",
+            )
+        ],
+    )
 
 
 def require_server() -> None:

@@ -11,6 +11,7 @@ from typing import Any
 from prefect import flow
 from prefect.context import FlowRunContext
 
+from autoagent import heartbeat
 from autoagent.errors import StepError
 from tasks import remote
 from tasks.step import run_step_here
@@ -27,21 +28,23 @@ def remote_step(
     concurrency: str | None = None,
     attempt: int = 1,
 ) -> Any:
-    """Run the agent of step ``path`` of mission run ``root_run_id`` here, once."""
+    """Run the agent of step ``path`` of mission run ``root_run_id`` here, once. It heartbeats
+    like a mission (it carries the mission tag, so crash detection judges it from its start)."""
     context = FlowRunContext.get()
     assert context is not None and context.flow_run is not None
-    state = run_step_here(
-        mission=mission,
-        root_run_id=root_run_id,
-        path=path,
-        agent=agent,
-        input=input,
-        timeout=timeout,
-        concurrency=concurrency,
-        attempt=attempt,
-        process_run_id=str(context.flow_run.id),
-        return_state=True,
-    )
+    with heartbeat.unless_on(context.flow_run, remote.FLOW):
+        state = run_step_here(
+            mission=mission,
+            root_run_id=root_run_id,
+            path=path,
+            agent=agent,
+            input=input,
+            timeout=timeout,
+            concurrency=concurrency,
+            attempt=attempt,
+            process_run_id=str(context.flow_run.id),
+            return_state=True,
+        )
     if state.is_completed():
         output = state.result()
         remote.record(context.flow_run.id, {"output": output})

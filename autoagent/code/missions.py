@@ -125,7 +125,7 @@ def _top_level(flow_run: Any, mission_name: str, entrypoint: str | None) -> Iter
     from autoagent import runs, waits
     from autoagent.heartbeat import unless_on
 
-    tags = sorted({*(flow_run.tags or []), "autoagent", f"mission:{mission_name}"})
+    tags = sorted({*(flow_run.tags or []), runs.MISSION_TAG, f"mission:{mission_name}"})
     with runs._client() as client:
         client.update_flow_run(flow_run.id, tags=tags)
     if entrypoint is not None:

@@ -132,6 +132,29 @@ def test_kill_9_of_the_worker_and_its_children(stack, tmp_path):
     assert lines_in(tmp_path, "two") in (1, 2)
 
 
+def test_a_mission_dead_before_its_first_heartbeat_is_detected(stack):
+    """A process killed before its first heartbeat reached the server leaves a Running run that
+    nothing heartbeats: a mission (tagged) is judged from its Running, any other flow only after
+    a heartbeat, so a flow that never heartbeats is not taken for dead."""
+    from prefect import flow
+    from prefect.states import Running
+
+    @flow(name="silent")
+    def silent() -> None: ...
+
+    with _client_of(stack) as client:
+        runs = {
+            tags[0] if tags else "untagged": client.create_flow_run(silent, tags=tags).id
+            for tags in (["autoagent"], [])
+        }
+        for run_id in runs.values():
+            client.set_flow_run_state(run_id, Running())
+    _detected(stack, str(runs["autoagent"]), timeout=3 * SILENCE)
+    time.sleep(5)  # both were judged in the same passes of the triggers service
+    untagged = _states(stack, str(runs["untagged"]))
+    assert untagged[-1] == "Running" and "Crashed" not in untagged, untagged
+
+
 def test_a_run_that_crashes_every_time_stops_at_the_cap(stack, tmp_path):
     run_id = _deploy_run(stack, _spec(tmp_path, "kill -9 $PPID"))  # kills its own flow process
     wait_for(lambda: _states(stack, run_id)[-1] == "Failed", timeout=180, what="Failed at the cap")
