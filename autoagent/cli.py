@@ -41,6 +41,9 @@ def _prepare_environment(verbose: bool = False) -> None:
     os.environ.setdefault(
         "PREFECT_FLOWS_HEARTBEAT_FREQUENCY", str(get_settings().heartbeat_seconds)
     )
+    # the embedded default builds its SQLite database on first use: on a busy machine that takes
+    # longer than Prefect's 20 s, and the CLI would fail before the mission starts
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
     if not verbose:  # Prefect may configure logging later (the local server): set it up front
