@@ -7,10 +7,12 @@ any step starts); ``resume`` runs the same flow run id again after proving it is
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import secrets
 import socket
+import ssl
 import time
 from collections.abc import Iterator
 from contextvars import ContextVar
@@ -44,6 +46,24 @@ CLI), so waits hold it. A deployed run started by a runner or worker suspends in
 logger = logging.getLogger("autoagent.runs")
 
 
+@functools.cache
+def _tls_context(cert_file: str | None, insecure: bool) -> ssl.SSLContext:
+    """The client's TLS context, built once per process: loading the CA bundle costs ~25 ms, which
+    Prefect pays for every client it makes."""
+    import certifi
+
+    context = ssl.create_default_context(cafile=cert_file or certifi.where())
+    if insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _httpx_settings() -> dict[str, Any]:
+    api = get_current_settings().api
+    return {"verify": _tls_context(api.ssl_cert_file, api.tls_insecure_skip_verify)}
+
+
 @contextlib.contextmanager
 def _client() -> Iterator[SyncPrefectClient]:
     """The client of the current ``session()`` (or of the flow run), else a new one."""
@@ -51,15 +71,22 @@ def _client() -> Iterator[SyncPrefectClient]:
     if context is not None:
         yield context.client
     else:
-        with get_client(sync_client=True) as client:
+        with get_client(sync_client=True, httpx_settings=_httpx_settings()) as client:
             yield client
 
 
 @contextlib.contextmanager
 def session() -> Iterator[None]:
     """One API client for everything inside: the flow engine reuses it too, so a `run` pays for
-    one client (TLS context, CSRF token) instead of one per call."""
-    with SyncClientContext.get_or_create():
+    one client (CSRF token, connection) instead of one per call."""
+    if SyncClientContext.get() is not None:
+        yield
+        return
+    context = SyncClientContext(httpx_settings=_httpx_settings())
+    # get_client() hands out the context's client only to callers asking for the same
+    # httpx_settings, and the engine asks for none: let it match, the TLS context is the default
+    context._httpx_settings = None
+    with context:
         yield
 
 
@@ -134,15 +161,12 @@ def execute(flow_run: FlowRun) -> State:
     instead (see autoagent.heartbeat for why).
     """
     from prefect.flow_engine import run_flow
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     from autoagent.heartbeat import heartbeat
-    from blocks.storage import result_storage
-    from flows.mission import mission
 
     every = heartbeat_seconds()
     if "spec" in (flow_run.parameters or {}):
-        flow = mission.with_options(result_storage=result_storage())
+        flow = _spec_mission()
     else:
         from autoagent.code.missions import load_for_resume
 
@@ -150,7 +174,7 @@ def execute(flow_run: FlowRun) -> State:
     held = IN_PROCESS.set(True)
     try:
         with (
-            temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
+            _engine_heartbeat_off(),
             heartbeat(flow_run, every, on_start=lambda: mark_alive(str(flow_run.id))),
         ):
             return run_flow(
@@ -158,6 +182,42 @@ def execute(flow_run: FlowRun) -> State:
             )
     finally:
         IN_PROCESS.reset(held)
+
+
+_flows: dict[int, Any] = {}
+
+
+def _spec_mission() -> Any:
+    """The spec runner flow persisting to this server's results block, built once per block."""
+    from blocks.storage import result_storage
+    from flows.mission import mission
+
+    storage = result_storage()
+    if id(storage) not in _flows:
+        _flows[id(storage)] = mission.with_options(result_storage=storage)
+    return _flows[id(storage)]
+
+
+_quiet_settings: dict[int, tuple[Any, Any]] = {}
+
+
+@contextlib.contextmanager
+def _engine_heartbeat_off() -> Iterator[None]:
+    """The current settings with the engine's heartbeat off (``temporary_settings`` rebuilds
+    every setting, ~0.1 s; the copy is made once per settings object)."""
+    from prefect.context import SettingsContext, get_settings_context
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY
+
+    context = get_settings_context()
+    if context.settings.flows.heartbeat_frequency is None:
+        yield
+        return
+    made = _quiet_settings.get(id(context.settings))
+    if made is None or made[0] is not context.settings:
+        quiet = context.settings.copy_with_update(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
+        made = _quiet_settings[id(context.settings)] = (context.settings, quiet)
+    with SettingsContext(profile=context.profile, settings=made[1]):
+        yield
 
 
 def alive_reason(flow_run: FlowRun) -> str | None:

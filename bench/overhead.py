@@ -183,6 +183,7 @@ class Bench:
         self.down: dict[str, str] = {}  # system -> why it is not measured
         self.env: dict[str, dict[str, str]] = {}
         self.setup_seconds: dict[str, float] = {}
+        self.quiet_seconds = 0.0  # waited for the machine to go idle before runs
         self.tag = f"{os.getpid()}_{int(time.time())}"
         self.keep_logs = args.keep_logs
         self.started = time.monotonic()
@@ -247,9 +248,12 @@ class Bench:
         os.environ["PREFECT_API_URL"] = api  # for this process too, before anything imports prefect
         for system in users:
             self.env[system]["PREFECT_API_URL"] = api
-        # What `autoagent run` sets before importing Prefect (autoagent.cli._prepare_environment).
+        # What `autoagent run` sets before importing Prefect (autoagent.cli._prepare_environment);
+        # the console level for both, so neither is timed printing to a terminal.
         if "autoagent" in users:
             self.env["autoagent"].setdefault("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "30")
+        for system in users:
+            self.env[system].setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
         self.console.print(
             f"Prefect server up at {api} on PostgreSQL database {database}"
             f" ({time.monotonic() - started:.1f}s)"
@@ -372,6 +376,7 @@ class Bench:
             return
         worker = self.workers[system]
         command = self.command(scenario, system, round_no)
+        self.quiet_seconds += services.wait_until_quiet()
         try:
             answer = worker.ask(self.args.op_timeout, **command)
         except WorkerGone as exc:
@@ -438,6 +443,11 @@ class Bench:
             "temporal_server": "temporal server start-dev --headless (in-memory)",
             "dbos_database": "PostgreSQL database (fresh)",
             "timing": "call that starts the run (run creation included) to the final state",
+            "between_runs": "each run starts once the machine is idle (under 20% busy over"
+            " 0.3 s, at most 10 s): a server's backlog from one run does not land on the next",
+            "quiet_seconds": round(self.quiet_seconds, 1),
+            "console": "Prefect's console logs off for both Prefect systems, as `autoagent run`"
+            " has them (what is timed is orchestration, not a terminal)",
             "wall_seconds": None,
         }
         report.add_figures(self.result)

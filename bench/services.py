@@ -50,6 +50,32 @@ async def _admin(sql: str) -> None:
         await conn.close()
 
 
+def _cpu_times() -> tuple[float, float]:
+    """(busy, total) jiffies of the whole machine, from /proc/stat."""
+    with open("/proc/stat") as f:
+        fields = [float(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def wait_until_quiet(busy_below: float = 0.2, window: float = 0.3, limit: float = 10.0) -> float:
+    """Wait until the machine is nearly idle (under ``busy_below`` of all cores over ``window``
+    seconds), at most ``limit`` seconds; the seconds waited.
+
+    A Prefect server goes on ingesting a run's events for seconds after the run returns (a
+    fan-out of 200 leaves ~3 s of server CPU behind): without this, that backlog lands on
+    whichever run comes next, of any system.
+    """
+    started = time.monotonic()
+    while time.monotonic() - started < limit:
+        busy0, total0 = _cpu_times()
+        time.sleep(window)
+        busy1, total1 = _cpu_times()
+        if total1 > total0 and (busy1 - busy0) / (total1 - total0) < busy_below:
+            break
+    return time.monotonic() - started
+
+
 def create_database(name: str) -> None:
     asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     asyncio.run(_admin(f'CREATE DATABASE "{name}"'))

@@ -9,11 +9,14 @@ order, so a resumed run finds its results whatever the order.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
+import functools
+import queue
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,6 +70,8 @@ class Scheduler(WaitingUnits):
         self._lock = threading.Lock()
         self.suspension: State | None = None  # set when a deployed run must end this attempt
         self.siblings: dict[str, Step] = {}
+        self._units: list[tuple[Future[Outcome], Callable[[], Outcome]]] = []
+        self._done: queue.SimpleQueue[Future[Outcome]] = queue.SimpleQueue()
 
     # -- the loop --------------------------------------------------------------------------
     def run(self, steps: list[Step]) -> dict[str, Outcome]:
@@ -79,16 +84,17 @@ class Scheduler(WaitingUnits):
             while waiting or running:
                 # a step can finish without running (blocked, empty fan-out, done before):
                 # start until nothing more is ready; once suspending, start nothing new
+                busy = len(running)
                 ready = [s for s in waiting.values() if self._decided(s)]
                 while ready and self.suspension is None:
                     for step in ready:
                         del waiting[step.id]
-                        self._start(step, pool, running, fanouts)
+                        self._start(step, running, fanouts)
                     ready = [s for s in waiting.values() if self._decided(s)]
+                self._launch(pool, alone=busy == 0)
                 if not running:
                     break
-                done, _ = wait(list(running), return_when=FIRST_COMPLETED)
-                for future in done:
+                for future in self._finished():
                     step, index = running.pop(future)
                     outcome = future.result()
                     if outcome.state == SUSPENDED:
@@ -104,10 +110,29 @@ class Scheduler(WaitingUnits):
             raise Pause(state=self.suspension)
         return self.outcomes
 
+    def _launch(self, pool: ThreadPoolExecutor, alone: bool) -> None:
+        """Start the units made ready. The only unit when nothing else runs (a chain's next
+        step) runs in this thread: nothing could finish meanwhile, and a thread hop per step
+        costs a chain more than the step's own bookkeeping."""
+        units, self._units = self._units, []
+        if alone and len(units) == 1:
+            _settle(*units[0])
+            return
+        for future, call in units:
+            pool.submit(_settle, future, call)
+
+    def _finished(self) -> list[Future[Outcome]]:
+        """Block until a unit finishes; every unit finished by then."""
+        done = [self._done.get()]
+        with contextlib.suppress(queue.Empty):
+            while True:
+                done.append(self._done.get_nowait())
+        return done
+
     def _decided(self, step: Step) -> bool:
         return all(n in self.outcomes for n in step.needs)
 
-    def _start(self, step: Step, pool: ThreadPoolExecutor, running: dict, fanouts: dict) -> None:
+    def _start(self, step: Step, running: dict, fanouts: dict) -> None:
         path = self.scope.prefix + step.id
         failed = [n for n in step.needs if self.outcomes[n].state in (FAILED, BLOCKED)]
         if failed:
@@ -117,20 +142,20 @@ class Scheduler(WaitingUnits):
         try:
             run_it = _condition(step.when, context)
         except ExpressionError as exc:
-            running[self._submit(pool, step, None, NO_ITEM, error=f"when: {exc}")] = (step, None)
+            running[self._submit(step, None, NO_ITEM, error=f"when: {exc}")] = (step, None)
             return
         if not run_it:
-            running[self._submit(pool, step, None, NO_ITEM, skip=True)] = (step, None)
+            running[self._submit(step, None, NO_ITEM, skip=True)] = (step, None)
             return
         if step.for_each is None:
-            running[self._submit(pool, step, None, NO_ITEM)] = (step, None)
+            running[self._submit(step, None, NO_ITEM)] = (step, None)
             return
         try:
             items = expressions.render(_bare(step.for_each), context)
             if not isinstance(items, list):
                 raise ExpressionError(f"for_each must give a list, got {type(items).__name__}")
         except ExpressionError as exc:
-            running[self._submit(pool, step, None, NO_ITEM, error=f"for_each: {exc}")] = (
+            running[self._submit(step, None, NO_ITEM, error=f"for_each: {exc}")] = (
                 step,
                 None,
             )
@@ -145,7 +170,7 @@ class Scheduler(WaitingUnits):
                 return
         fanouts[step.id] = _FanOut(step, [None] * len(items), time.monotonic(), items)
         for i, item in enumerate(items):
-            running[self._submit(pool, step, i, item)] = (step, i)
+            running[self._submit(step, i, item)] = (step, i)
 
     def _finish(self, step: Step, outcome: Outcome, items: list[Any] | None = None) -> None:
         self.outcomes[step.id] = outcome
@@ -181,7 +206,6 @@ class Scheduler(WaitingUnits):
     # -- one unit of work, in a pool thread ---------------------------------------------------
     def _submit(
         self,
-        pool: ThreadPoolExecutor,
         step: Step,
         index: int | None,
         item: Any,
@@ -189,9 +213,14 @@ class Scheduler(WaitingUnits):
         skip: bool = False,
         error: str | None = None,
     ) -> Future[Outcome]:
+        """A unit to start at the next ``_launch``; its future reports to ``_finished``."""
         path = self.scope.prefix + step.id + (f"[{index}]" if index is not None else "")
         context = contextvars.copy_context()
-        return pool.submit(context.run, self._unit, step, path, item, skip, error)
+        future: Future[Outcome] = Future()
+        future.add_done_callback(self._done.put)
+        call = functools.partial(context.run, self._unit, step, path, item, skip, error)
+        self._units.append((future, call))
+        return future
 
     def _unit(self, step: Step, path: str, item: Any, skip: bool, error: str | None) -> Outcome:
         started = time.monotonic()
@@ -322,6 +351,16 @@ class Scheduler(WaitingUnits):
         retry_on = step.retry_on if step.retry_on is not None else d.retry_on
         timeout = step.timeout if step.timeout is not None else d.timeout
         return retries, backoff, tuple(retry_on) if retry_on is not None else None, timeout
+
+
+def _settle(future: Future[Outcome], call: Callable[[], Outcome]) -> None:
+    """Run a unit into its future (``_unit`` turns every Exception into an outcome)."""
+    if not future.set_running_or_notify_cancel():
+        return
+    try:
+        future.set_result(call())
+    except BaseException as exc:  # KeyboardInterrupt, SystemExit: the loop re-raises it
+        future.set_exception(exc)
 
 
 def _condition(when: str | bool | None, context: dict[str, Any]) -> bool:
