@@ -65,13 +65,20 @@ def _httpx_settings() -> dict[str, Any]:
 
 
 @contextlib.contextmanager
+def new_client() -> Iterator[SyncPrefectClient]:
+    """A client of its own (a thread's that may outlive the current session's)."""
+    with get_client(sync_client=True, httpx_settings=_httpx_settings()) as client:
+        yield client
+
+
+@contextlib.contextmanager
 def _client() -> Iterator[SyncPrefectClient]:
     """The client of the current ``session()`` (or of the flow run), else a new one."""
     context = SyncClientContext.get()
     if context is not None:
         yield context.client
     else:
-        with get_client(sync_client=True, httpx_settings=_httpx_settings()) as client:
+        with new_client() as client:
             yield client
 
 
@@ -163,6 +170,7 @@ def execute(flow_run: FlowRun) -> State:
     from prefect.flow_engine import run_flow
 
     from autoagent.heartbeat import heartbeat
+    from flows.report import wait_for_reports
 
     every = heartbeat_seconds()
     if "spec" in (flow_run.parameters or {}):
@@ -182,6 +190,7 @@ def execute(flow_run: FlowRun) -> State:
             )
     finally:
         IN_PROCESS.reset(held)
+        wait_for_reports()
 
 
 _flows: dict[int, Any] = {}

@@ -74,7 +74,8 @@ def table(result: dict[str, Any]) -> Table:
     scale = result["meta"]["scale"]
     caption = [
         "vs plain Prefect: this median / plain Prefect's median (lower is faster).",
-        "resume: AutoAgent and plain Prefect only.",
+        "resume: AutoAgent and plain Prefect only, no warm-up (its first run is one), resumed"
+        " once the server has recorded the first run.",
     ]
     floor = (result.get("floor", {}).get("prefect_empty_flow") or {}).get("summary")
     if floor:
@@ -106,7 +107,10 @@ def table(result: dict[str, Any]) -> Table:
             if scenario == "resume":
                 cells = [f"{s[k]:.1f}%" for k in ("median", "min", "max")]
                 first, again = entry["first_seconds"], entry["resume_seconds"]
-                note = f"first run {_seconds(first['median'])}, resume {_seconds(again['median'])}"
+                note = (
+                    f"{len(entry['runs'])} runs; first run {_seconds(first['median'])},"
+                    f" resume {_seconds(again['median'])}"
+                )
             else:
                 cells = [_seconds(s[k]) for k in ("median", "min", "max")]
                 note = ""

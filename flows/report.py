@@ -1,11 +1,22 @@
-"""The mission report: a markdown artifact with the table of steps, shown in the Prefect UI."""
+"""The mission report: a markdown artifact with the table of steps, shown in the Prefect UI.
+
+It is posted from a thread so that its round trip overlaps the engine's final state change: at
+the end of a run both wait on a server still ingesting the steps' events, and waiting once is
+enough. ``wait_for_reports`` joins them (``autoagent.runs.execute`` does); the thread is not a
+daemon, so a worker's flow process posts it before it exits.
+"""
 
 from __future__ import annotations
 
+import contextvars
 import json
+import logging
+import threading
+import time
 from typing import Any
+from uuid import UUID
 
-from prefect.artifacts import create_markdown_artifact
+from prefect.context import FlowRunContext
 
 from autoagent.assets import planned_lineage
 from autoagent.spec import MissionSpec
@@ -48,8 +59,49 @@ def report_markdown(spec: MissionSpec, root: str) -> str:
 
 
 def publish_report(spec: MissionSpec, root: str) -> None:
-    create_markdown_artifact(
-        markdown=report_markdown(spec, root),
-        key=f"mission-{spec.name}".replace("_", "-").lower()[:60],
-        description=f"AutoAgent report of mission {spec.name}",
+    """Post the report of the current mission run (its table is fixed now, posted meanwhile)."""
+    context = FlowRunContext.get()
+    assert context is not None and context.flow_run is not None
+    posting = threading.Thread(
+        target=contextvars.copy_context().run,  # this run's settings: API URL, auth
+        args=(
+            _post,
+            context.flow_run.id,
+            f"mission-{spec.name}".replace("_", "-").lower()[:60],
+            report_markdown(spec, root),
+            f"AutoAgent report of mission {spec.name}",
+        ),
+        name="report",
     )
+    posting.start()
+    with _lock:
+        _posting.append(posting)
+
+
+def wait_for_reports(timeout: float = 30.0) -> None:
+    """Join the reports this process is still posting."""
+    with _lock:
+        threads, _posting[:] = list(_posting), []
+    deadline = time.monotonic() + timeout
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+
+
+_posting: list[threading.Thread] = []
+_lock = threading.Lock()
+logger = logging.getLogger("autoagent.report")
+
+
+def _post(flow_run_id: UUID, key: str, markdown: str, description: str) -> None:
+    from prefect.client.schemas.actions import ArtifactCreate
+
+    from autoagent.runs import new_client
+
+    artifact = ArtifactCreate(
+        key=key, type="markdown", data=markdown, description=description, flow_run_id=flow_run_id
+    )
+    try:
+        with new_client() as client:  # the engine's own client closes when the run ends
+            client.create_artifact(artifact)
+    except Exception:
+        logger.warning("could not post the report of run %s", flow_run_id, exc_info=True)

@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 import work
+from services import RESUME_QUIET_LIMIT, wait_until_quiet
 
 from systems import WrongResult, expect
 
@@ -119,6 +120,8 @@ class AutoAgent:
         if not state.is_failed():
             raise WrongResult(f"first run should fail on its last step, it ended {state.name}")
         open(marker, "w").close()
+        # a crashed run is resumed later, not while the server still ingests its steps' events
+        wait_until_quiet(limit=RESUME_QUIET_LIMIT)
         started = time.perf_counter()
         with self.runs.session():  # as `autoagent resume` does
             again = self.runs.prepare_resume(str(flow_run.id))
