@@ -58,12 +58,19 @@ def _cpu_times() -> tuple[float, float]:
     return sum(fields) - idle, sum(fields)
 
 
-RESUME_QUIET_LIMIT = 40.0
+RUN_QUIET_LIMIT = 5.0
+"""The longest wait for an idle machine before a run (a fan-out of 200 leaves ~3 s behind)."""
+ROUND_QUIET_LIMIT = 30.0
+"""The longest wait after a round that resumed: plain Prefect's resume runs its 1,000 tasks
+again, leaving another ~30 s of ingestion behind."""
+RESUME_QUIET_LIMIT = 45.0
 """The longest wait between a resume scenario's failed first run and its resume: the server
 ingests ~3,000 task-run events from that first run (~30 s of its CPU on 2 cores)."""
 
 
-def wait_until_quiet(busy_below: float = 0.2, window: float = 0.3, limit: float = 10.0) -> float:
+def wait_until_quiet(
+    busy_below: float = 0.2, window: float = 0.3, limit: float = RUN_QUIET_LIMIT
+) -> float:
     """Wait until the machine is nearly idle (under ``busy_below`` of all cores over ``window``
     seconds), at most ``limit`` seconds; the seconds waited.
 
