@@ -50,7 +50,11 @@ def draw(result: dict[str, Any], path: Path) -> None:
                 fontsize=9,
             )
         ax.set_xticks(range(len(names)), [LABELS.get(n, n) for n in names], fontsize=9)
-        ax.set_title(scenario_title(scenario, scale), fontsize=10)
+        title = scenario_title(scenario, scale)
+        counts = {len(e.get("runs", [])) for e in entries.values() if e.get("summary")}
+        if counts and max(counts) != result["meta"]["runs_done"]:
+            title += f", {max(counts)} runs"
+        ax.set_title(title, fontsize=10)
         ax.set_ylabel("% of the first run's time" if scenario == "resume" else "seconds")
         ax.margins(y=0.15)
         ax.set_ylim(bottom=0)
