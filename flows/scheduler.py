@@ -3,7 +3,8 @@
 One scheduler runs one scope (the mission's top level or one group). Its loop lives in the flow
 body and is deterministic given the persisted results: ``when`` and ``for_each`` are pure
 expressions over earlier outputs, and every side effect happens in a step task or a group subflow
-submitted to a thread pool. Units finish in any order; cache keys are by step path, not by call
+run as a unit: on a thread pool, or in the loop's own thread when it is the only one that can
+run (a chain's next step). Units finish in any order; cache keys are by step path, not by call
 order, so a resumed run finds its results whatever the order.
 """
 
@@ -203,7 +204,7 @@ class Scheduler(WaitingUnits):
             cached=all(r.cached for r in results),
         )
 
-    # -- one unit of work, in a pool thread ---------------------------------------------------
+    # -- one unit of work, in a pool thread or the loop's ---------------------------------------
     def _submit(
         self,
         step: Step,
