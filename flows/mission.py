@@ -14,8 +14,8 @@ from prefect.runtime import flow_run as current_run
 
 from autoagent import heartbeat, limits
 from autoagent.errors import AutoAgentError, SpecError
-from autoagent.runs import inline_spec
-from autoagent.spec import Step, validate_data
+from autoagent.runs import inline_spec, validated_spec
+from autoagent.spec import Step
 from flows import sagas
 from flows.outcomes import Scope
 from flows.report import publish_report
@@ -72,7 +72,7 @@ def mission(
     assert run_context is not None and run_context.flow_run is not None
     if isinstance(spec, str):
         spec = inline_spec(run_context.flow_run, spec)
-    validated = validate_data(spec)
+    validated = validated_spec(run_context.flow_run.id, spec)
     remote.check_pools(validated)
     limits.ensure(validated)  # idempotent: the limits its steps name exist with their size
     unknown = sorted(set(params or {}) - set(validated.params))

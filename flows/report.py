@@ -95,13 +95,13 @@ logger = logging.getLogger("autoagent.report")
 def _post(flow_run_id: UUID, key: str, markdown: str, description: str) -> None:
     from prefect.client.schemas.actions import ArtifactCreate
 
-    from autoagent.runs import new_client
+    from autoagent.runs import lasting_client
 
     artifact = ArtifactCreate(
         key=key, type="markdown", data=markdown, description=description, flow_run_id=flow_run_id
     )
     try:
-        with new_client() as client:  # the engine's own client closes when the run ends
+        with lasting_client() as client:  # the engine's own client closes when the run ends
             client.create_artifact(artifact)
     except Exception:
         logger.warning("could not post the report of run %s", flow_run_id, exc_info=True)

@@ -17,6 +17,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     field_validator,
     model_validator,
 )
@@ -267,6 +268,13 @@ class MissionSpec(MissionFields):
     """A validated mission: build it with ``autoagent.spec.load`` or ``validate_data``."""
 
     steps: list[Step]  # type: ignore[assignment]
+    # set by validation once every rule held (a model built directly has only its field checks)
+    _checked: bool = PrivateAttr(default=False)
+
+    @property
+    def checked(self) -> bool:
+        """Whether every validation rule of design.md §4 held for this spec."""
+        return self._checked
 
     def walk(self) -> list[tuple[str, Step]]:
         """Every step with its path ("group/child"), parents before children."""

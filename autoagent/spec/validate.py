@@ -61,6 +61,7 @@ def _validate(doc: Document, *, base_dir: Path | None = None, _seen: frozenset[s
         spec = None
     if checker.problems or spec is None:
         raise SpecError(checker.problems)
+    spec._checked = True
     return spec
 
 

@@ -272,3 +272,71 @@ def test_wait_step_sleeps_until_its_deadline(prefect_api):
     assert datetime.fromisoformat(output["woke_at"]) >= datetime.fromisoformat(output["until"])
     assert run.step("pause").state == "completed"
     assert run.step("pause").duration >= 1.4
+
+
+def _report_of(flow_run_id: uuid.UUID) -> str:
+    from prefect import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
+        )
+    assert len(artifacts) == 1, f"expected one report, got {len(artifacts)}"
+    return artifacts[0].data
+
+
+def test_report_inside_a_session_is_posted_on_the_sessions_client(prefect_api):
+    from autoagent import runs
+    from autoagent.spec import validate_data
+
+    spec = validate_data(
+        {
+            "name": _name("session"),
+            "steps": [{"id": "only", "agent": "echo", "input": {"value": 3}}],
+        }
+    )
+    with runs.session():
+        flow_run = runs.start(spec, {})
+        state = runs.execute(flow_run)
+        # execute joined the report's thread: the session's client is still the one open
+    assert state.is_completed()
+    assert "| `only` | completed | 1 |" in _report_of(flow_run.id)
+
+
+def test_the_flow_validates_only_what_start_did_not(prefect_api, monkeypatch):
+    import autoagent.spec
+    from autoagent import runs
+    from autoagent.spec import MissionSpec, validate_data
+
+    calls: list[str] = []
+    real = autoagent.spec.validate_data
+
+    def counting(data, **kwargs):
+        calls.append(data["name"])
+        return real(data, **kwargs)
+
+    data = {
+        "name": _name("checked"),
+        "steps": [{"id": "a", "agent": "echo", "input": {"value": 1}}],
+    }
+    spec = validate_data(data)
+    monkeypatch.setattr(autoagent.spec, "validate_data", counting)
+    assert runs.execute(runs.start(spec, {})).is_completed()
+    assert calls == [], "a spec validated by start() was validated again in the flow"
+
+    # a model built directly has had only its field checks: the flow runs every rule
+    unchecked = MissionSpec.model_validate(data)
+    assert not unchecked.checked
+    assert runs.execute(runs.start(unchecked, {})).is_completed()
+    assert calls == [data["name"]]
+
+    # parameters changed after start (another process, an edited run): validated again, and
+    # a rule broken there fails the run instead of running it
+    flow_run = runs.start(spec, {})
+    broken = {**flow_run.parameters["spec"], "steps": [{"id": "a", "agent": "nope", "input": {}}]}
+    flow_run.parameters = {**flow_run.parameters, "spec": broken}
+    state = runs.execute(flow_run)
+    assert state.is_failed()
+    assert "nope" in (state.message or "") + str(state.result(raise_on_failure=False))
+    assert calls == [data["name"]] * 2
