@@ -60,9 +60,10 @@ def draw(result: dict[str, Any], path: Path) -> None:
         ax.set_ylim(bottom=0)
         ax.grid(axis="y", alpha=0.3)
     meta = result["meta"]
+    server = meta.get("prefect_server_kind", "server")
     fig.suptitle(
         f"Orchestration overhead, median of {meta['runs_done']} runs (bars: min to max)"
-        f" — {meta['cpu_count']} cores, Prefect server on PostgreSQL",
+        f" — {meta['cpu_count']} cores, Prefect {server} on PostgreSQL",
         fontsize=11,
     )
     fig.tight_layout()

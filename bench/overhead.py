@@ -59,6 +59,11 @@ from rich.progress import (  # noqa: E402
 from systems import LABELS, RESUMABLE, SYSTEMS, Scale  # noqa: E402
 
 SCENARIOS = ("chain", "fanout", "resume")
+SERVERS = {
+    "stack": "self-hosted stack of `make stack-up` (API, services and worker processes, Redis)",
+    "single": "server of `prefect server start` (API and services in one process)",
+}
+CLIENT_ENV = ("PREFECT_API_URL", "PREFECT_API_AUTH_STRING")
 QUICK = Scale(chain=10, fanout=40, nap=0.05, resume=100)
 
 
@@ -229,15 +234,18 @@ class Bench:
         users = [s for s in ("autoagent", "prefect") if s in self.systems]
         database = f"autoagent_bench_prefect_{self.tag}"
         try:
-            with self.console.status("starting the Prefect server on PostgreSQL…"):
+            with self.console.status(f"starting the Prefect {SERVERS[self.args.server]}…"):
                 services.create_database(database)
                 self.cleanup.push(
                     "drop the Prefect database", lambda: services.drop_database(database)
                 )
                 started = time.monotonic()
-                server = services.start_prefect(
-                    self.tmp / "prefect-server-home", database, self.logs
+                start = (
+                    services.start_prefect_stack
+                    if self.args.server == "stack"
+                    else services.start_prefect
                 )
+                server = start(self.tmp / "prefect-server-home", database, self.logs)
                 self.cleanup.push("stop the Prefect server", server.stop)
         except Exception as exc:
             for system in users:
@@ -245,9 +253,10 @@ class Bench:
             self.console.print(f"[red]Prefect server could not start:[/] {exc}")
             return
         api = server.env["PREFECT_API_URL"]
-        os.environ["PREFECT_API_URL"] = api  # for this process too, before anything imports prefect
+        client = {k: server.env[k] for k in CLIENT_ENV if k in server.env}
+        os.environ.update(client)  # for this process too, before anything imports prefect
         for system in users:
-            self.env[system]["PREFECT_API_URL"] = api
+            self.env[system].update(client)
         # What `autoagent run` sets before importing Prefect (autoagent.cli._prepare_environment);
         # the console level for both, so neither is timed printing to a terminal.
         if "autoagent" in users:
@@ -255,7 +264,7 @@ class Bench:
         for system in users:
             self.env[system].setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
         self.console.print(
-            f"Prefect server up at {api} on PostgreSQL database {database}"
+            f"Prefect {SERVERS[self.args.server]} up at {api}, database {database}"
             f" ({time.monotonic() - started:.1f}s)"
         )
 
@@ -452,7 +461,10 @@ class Bench:
             "machine": platform.platform(),
             "python": platform.python_version(),
             "versions": versions(),
-            "prefect_server": "prefect server start, PostgreSQL database (fresh), 1 process",
+            "prefect_server": SERVERS[self.args.server] + ", PostgreSQL database (fresh)",
+            "prefect_server_kind": {"stack": "stack", "single": "single-process server"}[
+                self.args.server
+            ],
             "temporal_server": "temporal server start-dev --headless (in-memory)",
             "dbos_database": "PostgreSQL database (fresh)",
             "timing": "call that starts the run (run creation included) to the final state",
@@ -493,6 +505,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         type=float,
         default=560.0,
         help="seconds: start no further round that would end past this (make bench: < 10 min)",
+    )
+    parser.add_argument(
+        "--server",
+        choices=sorted(SERVERS),
+        default="stack",
+        help="the Prefect server both Prefect systems run on: "
+        + "; ".join(f"{k}: the {v}" for k, v in SERVERS.items()),
     )
     parser.add_argument("--op-timeout", type=float, default=300.0, help="seconds per single run")
     parser.add_argument(

@@ -25,6 +25,9 @@ from pathlib import Path
 PG_HOST = os.environ.get("BENCH_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("BENCH_PG_PORT", "5432"))
 PG_USER = os.environ.get("BENCH_PG_USER", "postgres")
+# the Redis database of the benchmark's stack (the test suite uses 9 to 14); flushed at each start
+STACK_REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/15")
+STACK = Path(__file__).resolve().parents[1] / "infra" / "prefect-server" / "stack.py"
 
 
 def free_port() -> int:
@@ -194,6 +197,80 @@ def start_prefect(home: Path, database: str, log_dir: Path, timeout: float = 120
         time.sleep(0.5)
     service.stop()
     raise RuntimeError(f"prefect server did not answer /api/health in {timeout:.0f}s")
+
+
+@dataclass
+class PrefectStack:
+    """The self-hosted stack of ``make stack-up`` (infra/prefect-server/stack.py), on its own
+    database, port and Redis database: API, services and process worker, each its own process."""
+
+    env: dict[str, str]
+    log_dir: Path
+
+    def _stack(self, action: str, timeout: float) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, str(STACK), action],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    def log_tail(self, lines: int = 15) -> str:
+        logs = sorted(Path(self.env["STACK_DIR"]).glob("*.log"))
+        return "\n".join(
+            f"{log.name}: " + "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+            for log in logs
+        )
+
+    def stop(self, grace: float = 10.0) -> None:
+        self._stack("down", timeout=120)
+        for log in Path(self.env["STACK_DIR"]).glob("*.log"):
+            with contextlib.suppress(OSError):
+                shutil.copy(log, self.log_dir / f"stack-{log.name}")
+        _flush_redis(self.env["STACK_REDIS"])
+
+
+def _flush_redis(url: str) -> None:
+    """Empty the stack's Redis database: streams of an earlier run must not reach this one."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+
+
+def start_prefect_stack(home: Path, database: str, log_dir: Path, timeout: float = 180.0):
+    """The production stack on PostgreSQL (no Docker worker); returns once the API is healthy.
+
+    Its client env (URL, auth string) is in ``.env``, as for :func:`start_prefect`."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "STACK_DIR": str(home),
+        "STACK_PG": f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}",
+        "STACK_DB": database,
+        "STACK_PORT": str(port),
+        "STACK_REDIS": STACK_REDIS,
+        "STACK_DOCKER": "0",
+        "STACK_HEALTH_TIMEOUT": str(timeout),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+    }
+    env.pop("PREFECT_API_URL", None)
+    _flush_redis(STACK_REDIS)
+    stack = PrefectStack(env, log_dir)
+    done = stack._stack("up", timeout=timeout + 30)
+    if done.returncode != 0:
+        stack.stop()
+        raise RuntimeError(f"stack.py up failed:\n{done.stderr[-2000:]}\n{stack.log_tail()}")
+    auth = (home / "auth").read_text().strip()
+    stack.env.update(
+        {"PREFECT_API_URL": f"http://127.0.0.1:{port}/api", "PREFECT_API_AUTH_STRING": auth}
+    )
+    return stack
 
 
 def start_temporal(log_dir: Path, timeout: float = 60.0) -> tuple[Service, str]:
