@@ -340,3 +340,35 @@ def test_the_flow_validates_only_what_start_did_not(prefect_api, monkeypatch):
     assert state.is_failed()
     assert "nope" in (state.message or "") + str(state.result(raise_on_failure=False))
     assert calls == [data["name"]] * 2
+
+
+def test_a_steps_success_line_is_dropped_and_its_failure_line_kept(prefect_api):
+    import time
+
+    from prefect import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.logging.handlers import APILogWorker
+
+    run = run_mission(
+        {
+            "name": _name("logs"),
+            "steps": [
+                {"id": "ok", "agent": "echo", "input": {"value": 1}},
+                {"id": "bad", "agent": "fail", "retries": 0, "input": {"message": "on purpose"}},
+            ],
+        }
+    )
+    assert run.state.is_failed()
+    APILogWorker.drain_all(timeout=10)  # the logs still queued in this process
+    deadline = time.monotonic() + 30
+    while True:
+        with get_client(sync_client=True) as client:
+            logs = client.read_logs(
+                log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.flow_run.id]))
+            )
+        finished = [log.message for log in logs if log.message.startswith("Finished in state")]
+        if any("Failed" in m for m in finished) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert any("Failed" in m and "on purpose" in m for m in finished), finished
+    assert not [m for m in finished if "Completed" in m], finished
