@@ -487,9 +487,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--resume-runs",
         type=int,
-        default=3,
+        default=5,
         help="measured runs of the resume scenario (no warm-up: its first run is one), each"
-        " waiting for the server to record the first run's 1,000 steps before resuming (~30 s)",
+        " waiting for the server to record the first run's 1,000 steps before resuming",
     )
     parser.add_argument(
         "--quick", action="store_true", help="small scenarios (chain 10, fan-out 40, resume 100)"
