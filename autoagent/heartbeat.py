@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
+import os
+import socket
 import threading
 from collections.abc import Callable, Iterator
 
@@ -23,6 +25,13 @@ from prefect.events.schemas.events import RelatedResource
 
 logger = logging.getLogger("autoagent.heartbeat")
 EVENT = "prefect.flow-run.heartbeat"
+PROCESS_LABEL = "autoagent.process"
+"""Resource label of a heartbeat naming the process that sent it ("host:pid"): a process killed
+before its flow run recorded ``infrastructure_pid`` can still be proven dead by its last beat."""
+
+
+def host_pid() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _template(flow_run: FlowRun, flow_name: str) -> tuple[dict[str, str], list[RelatedResource]]:
@@ -30,6 +39,7 @@ def _template(flow_run: FlowRun, flow_name: str) -> tuple[dict[str, str], list[R
         "prefect.resource.id": f"prefect.flow-run.{flow_run.id}",
         "prefect.resource.name": flow_run.name or "",
         "prefect.version": prefect_version,
+        PROCESS_LABEL: host_pid(),
     }
     related = [
         RelatedResource.model_validate(
@@ -62,23 +72,25 @@ def heartbeat(
 ) -> Iterator[None]:
     """Emit a heartbeat now and every ``every`` seconds until the block exits.
 
-    ``on_start`` runs first in the heartbeat thread, off the mission's critical path (AutoAgent
-    records the process that runs the mission there).
+    ``on_start`` runs in the heartbeat thread after the first beat, off the mission's critical path
+    (AutoAgent records the process that runs the mission there). Each beat names its process.
     """
     stop = threading.Event()
     resource, related = _template(flow_run, flow_name)
 
     def beat() -> None:
-        if on_start is not None:
-            try:
-                on_start()
-            except Exception:
-                logger.warning("could not record the mission's process", exc_info=True)
+        started = False
         while True:
             try:
                 emit_event(event=EVENT, resource=resource, related=related)
             except Exception:
                 logger.debug("heartbeat not sent", exc_info=True)
+            if not started and on_start is not None:
+                started = True
+                try:
+                    on_start()
+                except Exception:
+                    logger.warning("could not record the mission's process", exc_info=True)
             if stop.wait(every):
                 return
 

@@ -34,6 +34,7 @@ from prefect.settings import get_current_settings
 from prefect.states import Cancelled, Pending, State
 
 from autoagent.errors import AutoAgentError, RunError
+from autoagent.heartbeat import PROCESS_LABEL, host_pid
 from autoagent.settings import get_settings
 from autoagent.spec import MissionSpec
 
@@ -115,10 +116,6 @@ def lasting_client() -> Iterator[SyncPrefectClient]:
     else:
         with new_client() as client:
             yield client
-
-
-def host_pid() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def mark_alive(run_id: str) -> None:
@@ -264,19 +261,24 @@ def _engine_heartbeat_off() -> Iterator[None]:
 
 
 def alive_reason(flow_run: FlowRun) -> str | None:
-    """Why the run must be considered alive, or None when it is provably dead."""
-    pid_info = flow_run.infrastructure_pid or ""
-    host, _, pid_text = pid_info.rpartition(":")
-    if host == socket.gethostname() and pid_text.isdigit():
-        pid = int(pid_text)
-        if pid != os.getpid() and _process_alive(pid):
-            return f"its process {pid} on this machine is still running"
+    """Why the run must be considered alive, or None when it is provably dead.
+
+    The process is the one the run recorded, else the one its last heartbeat names (a process
+    killed before its record reached the server); on this machine it is asked directly."""
+    local = _local_process(flow_run.infrastructure_pid or "")
+    if local is not None:
+        return local or None
+    beat = last_heartbeat(flow_run.id)
+    if beat is None:
         return None
-    last = last_heartbeat(flow_run.id)
-    if last is not None:
-        age = (datetime.now(UTC) - last).total_seconds()
-        if age < 3 * heartbeat_seconds():
-            return f"its last heartbeat was {age:.0f}s ago (from {host or 'another machine'})"
+    occurred, process = beat
+    local = _local_process(process)
+    if local is not None:
+        return local or None
+    age = (datetime.now(UTC) - occurred).total_seconds()
+    if age < 3 * heartbeat_seconds():
+        host = (process or flow_run.infrastructure_pid or "").rpartition(":")[0]
+        return f"its last heartbeat was {age:.0f}s ago (from {host or 'another machine'})"
     return None
 
 
@@ -284,7 +286,19 @@ def heartbeat_seconds() -> int:
     return get_current_settings().flows.heartbeat_frequency or get_settings().heartbeat_seconds
 
 
-def last_heartbeat(flow_run_id: UUID) -> datetime | None:
+def _local_process(process: str) -> str | None:
+    """For a "host:pid" of this machine: why it is alive, or "" when it is dead; else None."""
+    host, _, pid_text = process.rpartition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return None
+    pid = int(pid_text)
+    if pid != os.getpid() and _process_alive(pid):
+        return f"its process {pid} on this machine is still running"
+    return ""
+
+
+def last_heartbeat(flow_run_id: UUID) -> tuple[datetime, str] | None:
+    """When the run's newest heartbeat occurred and the process it names ("" if none)."""
     from prefect.events.filters import (
         EventFilter,
         EventNameFilter,
@@ -303,8 +317,10 @@ def last_heartbeat(flow_run_id: UUID) -> datetime | None:
             page = client.read_events(filter=event_filter, limit=50)
     except Exception:
         return None
-    times = [e.occurred for e in page.events]
-    return max(times) if times else None
+    if not page.events:
+        return None
+    newest = max(page.events, key=lambda e: e.occurred)
+    return newest.occurred, newest.resource.get(PROCESS_LABEL, "")
 
 
 def _process_alive(pid: int) -> bool:

@@ -73,3 +73,53 @@ def test_resume_skips_completed_fan_out_and_group(prefect_api, tmp_path):
 
     with pytest.raises(RunError, match="already completed"):
         runs.prepare_resume(run.id)
+
+
+def test_a_run_killed_before_it_recorded_its_process_is_judged_by_its_heartbeat(prefect_api):
+    """No ``infrastructure_pid`` yet (the process died before that record reached the server):
+    the process its last heartbeat names decides, on this machine by asking the OS."""
+    import socket
+    import subprocess
+    import time
+
+    from prefect.events import emit_event
+    from prefect.events.worker import EventsWorker
+
+    from autoagent.heartbeat import EVENT, PROCESS_LABEL
+    from autoagent.spec import validate_data
+
+    def run_beating_from(process: str) -> object:
+        spec = validate_data(
+            {"name": "judged", "steps": [{"id": "a", "agent": "echo", "input": {"value": 1}}]}
+        )
+        flow_run = runs.start(spec, {})
+        emit_event(
+            event=EVENT,
+            resource={
+                "prefect.resource.id": f"prefect.flow-run.{flow_run.id}",
+                PROCESS_LABEL: process,
+            },
+        )
+        EventsWorker.drain_all(timeout=10)
+        deadline = time.monotonic() + 60
+        while runs.last_heartbeat(flow_run.id) is None:
+            assert time.monotonic() < deadline, "the heartbeat never reached the server"
+            time.sleep(0.5)
+        assert runs.last_heartbeat(flow_run.id)[1] == process
+        return runs.read_run(str(flow_run.id))
+
+    here = socket.gethostname()
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    assert runs.alive_reason(run_beating_from(f"{here}:{gone.pid}")) is None
+
+    living = subprocess.Popen(["sleep", "60"])
+    try:
+        reason = runs.alive_reason(run_beating_from(f"{here}:{living.pid}"))
+        assert reason == f"its process {living.pid} on this machine is still running"
+    finally:
+        living.kill()
+        living.wait()
+
+    reason = runs.alive_reason(run_beating_from("elsewhere:4242"))
+    assert reason is not None and reason.endswith("ago (from elsewhere)"), reason
