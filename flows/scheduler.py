@@ -339,7 +339,8 @@ class Scheduler(WaitingUnits):
         """The step task with this step's policy, built once per step (not once per item)."""
         with self._lock:
             if step.id not in self._tasks:
-                made = configured(*policy, str(PREFECT_API_URL.value()))
+                # the engine need not look the result up: _task_unit reads it on a resume
+                made = configured(*policy, str(PREFECT_API_URL.value()), lookup=False)
                 if step.asset is not None:
                     made = materializing(made, step.asset, upstream(step, self.siblings))
                 self._tasks[step.id] = made

@@ -156,12 +156,18 @@ def configured(
     retry_on: tuple[str, ...] | None,
     timeout: float | None,
     api_url: str,
+    lookup: bool = True,
 ) -> Task[..., Any]:
     """The step task with one step's policy; cached so each distinct policy is built once (per API
-    URL: the results block it persists to belongs to that server)."""
+    URL: the results block it persists to belongs to that server).
+
+    ``lookup=False``: the engine writes the result under its key but never looks the key up, for
+    a caller that reads it itself first (the scheduler does on a resume; a first run has none).
+    The engine's lookup was a file-system miss on every step of a first run."""
     from blocks.storage import result_storage
 
     return run_step.with_options(
+        refresh_cache=not lookup,
         retries=retries,
         retry_delay_seconds=backoff.delays(retries) if retries else 0,
         retry_jitter_factor=backoff.jitter or None,
@@ -186,6 +192,7 @@ def materializing(step_task: Task[..., Any], asset: str, upstream: list[str]) ->
         result_serializer="json",
         result_storage=step_task.result_storage,
         cache_key_fn=step_task.cache_key_fn,
+        refresh_cache=step_task.refresh_cache,
         retries=step_task.retries,
         retry_delay_seconds=step_task.retry_delay_seconds,
         retry_jitter_factor=step_task.retry_jitter_factor,

@@ -372,3 +372,23 @@ def test_a_steps_success_line_is_dropped_and_its_failure_line_kept(prefect_api):
         time.sleep(0.5)
     assert any("Failed" in m and "on purpose" in m for m in finished), finished
     assert not [m for m in finished if "Completed" in m], finished
+
+
+def test_a_first_run_writes_step_results_without_looking_them_up(prefect_api):
+    """The scheduler reads a step's record itself on a resume; on a first run the engine only
+    writes it: a record already under the key (planted here) is overwritten, not served."""
+    from autoagent import runs
+    from autoagent.spec import validate_data
+    from flows.results import MISSING, Results
+
+    spec = validate_data(
+        {"name": _name("nolookup"), "steps": [{"id": "a", "agent": "echo", "input": {"value": 1}}]}
+    )
+    flow_run = runs.start(spec, {})
+    records = Results(str(flow_run.id))
+    records.write("a", {"value": 1}, "planted")
+    state = runs.execute(flow_run)
+    assert state.is_completed()
+    assert state.result() == {"a": 1}
+    assert records.read("a", {"value": 1}) == 1
+    assert records.read("a", {"value": 2}) is MISSING
