@@ -78,21 +78,21 @@ def heartbeat(
     stop = threading.Event()
     resource, related = _template(flow_run, flow_name)
 
+    def send() -> None:
+        try:
+            emit_event(event=EVENT, resource=resource, related=related)
+        except Exception:
+            logger.debug("heartbeat not sent", exc_info=True)
+
     def beat() -> None:
-        started = False
-        while True:
+        send()
+        if on_start is not None:
             try:
-                emit_event(event=EVENT, resource=resource, related=related)
+                on_start()
             except Exception:
-                logger.debug("heartbeat not sent", exc_info=True)
-            if not started and on_start is not None:
-                started = True
-                try:
-                    on_start()
-                except Exception:
-                    logger.warning("could not record the mission's process", exc_info=True)
-            if stop.wait(every):
-                return
+                logger.warning("could not record the mission's process", exc_info=True)
+        while not stop.wait(every):
+            send()
 
     thread = threading.Thread(
         target=contextvars.copy_context().run, args=(beat,), daemon=True, name="heartbeat"

@@ -242,7 +242,9 @@ def _flush_redis(url: str) -> None:
         client.close()
 
 
-def start_prefect_stack(home: Path, database: str, log_dir: Path, timeout: float = 180.0):
+def start_prefect_stack(
+    home: Path, database: str, log_dir: Path, timeout: float = 180.0
+) -> PrefectStack:
     """The production stack on PostgreSQL (no Docker worker); returns once the API is healthy.
 
     Its client env (URL, auth string) is in ``.env``, as for :func:`start_prefect`."""

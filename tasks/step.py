@@ -101,6 +101,9 @@ def _run_step(
         return run_agent(get_agent(agent), ctx, input or {})
 
 
+STEP_TASK = "step"
+
+
 class _QuietSuccess(logging.Filter):
     """Drop the engine's "Finished in state Completed()" line of a step that succeeded: its state
     says as much, and the line cost ~1 ms of a step's CPU (a fan-out of 200 ran 0.2 s faster
@@ -115,7 +118,6 @@ class _QuietSuccess(logging.Filter):
         )
 
 
-STEP_TASK = "step"
 logging.getLogger("prefect.task_runs").addFilter(_QuietSuccess())
 
 run_step: Task[..., Any] = task(
@@ -167,7 +169,7 @@ def configured(
     from blocks.storage import result_storage
 
     return run_step.with_options(
-        refresh_cache=not lookup,
+        refresh_cache=True if not lookup else None,  # None: Prefect's setting decides
         retries=retries,
         retry_delay_seconds=backoff.delays(retries) if retries else 0,
         retry_jitter_factor=backoff.jitter or None,
