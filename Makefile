@@ -17,6 +17,8 @@ $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[dev,bench]'
 	touch $(BENCH_STAMP)
 
+# The first command that needs a server starts the local one (SQLite under PREFECT_HOME); it keeps
+# running for the next ones: `.venv/bin/autoagent server stop` ends it.
 demo: $(STAMP)
 	$(BIN)/autoagent validate examples/demo.yaml
 	$(BIN)/autoagent run examples/demo.yaml --param topic=durability --auto-approve
@@ -55,6 +57,7 @@ compose-down: $(STAMP)
 	$(BIN)/python infra/prefect-server/compose.py down
 
 bench: $(BENCH_STAMP)
+	$(BIN)/python bench/cli_latency.py
 	$(BIN)/python bench/overhead.py
 
 clean:

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from autoagent.reader import Reader
 from autoagent.spec import MissionSpec, Step
 
 MATERIALIZED = "prefect.asset.materialization.succeeded"
@@ -92,45 +93,32 @@ class Materialization:
     at: datetime
 
 
-def recorded(flow_run_ids: list[UUID]) -> list[Materialization]:
+def recorded(reader: Reader, flow_run_ids: list[UUID]) -> list[Materialization]:
     """The materializations the server recorded for these flow runs (a mission and its
     subflows), oldest first."""
-    from prefect.events.filters import (
-        EventFilter,
-        EventNameFilter,
-        EventRelatedFilter,
-    )
-
-    from autoagent.runs import _client
-
     if not flow_run_ids:
         return []
-    wanted = EventFilter(
-        event=EventNameFilter(name=[MATERIALIZED]),
-        related=EventRelatedFilter(id=[f"prefect.flow-run.{i}" for i in flow_run_ids]),
-    )
-    found: list[Materialization] = []
-    with _client() as client:
-        page: Any = client.read_events(filter=wanted, limit=50)
-        while True:
-            for event in page.events:
-                found.append(_materialization(event))
-            if not page.next_page:
-                break
-            page = client.read_events_page(page.next_page)
+    wanted = {
+        "event": {"name": [MATERIALIZED]},
+        "related": {"id": [f"prefect.flow-run.{i}" for i in flow_run_ids]},
+    }
+    found = [_materialization(event) for event in reader.events(wanted)]
     return sorted(found, key=lambda m: m.at)
 
 
-def _materialization(event: Any) -> Materialization:
+def _materialization(event: dict[str, Any]) -> Materialization:
     upstream_keys: list[str] = []
     step = None
-    for related in event.related:
+    for related in event.get("related", []):
         role = related.get("prefect.resource.role")
         if role == "asset":
-            upstream_keys.append(related.id)
+            upstream_keys.append(related["prefect.resource.id"])
         elif role == "task-run":
             step = related.get("prefect.resource.name")
-    return Materialization(event.resource.id, sorted(upstream_keys), step, event.occurred)
+    occurred = datetime.fromisoformat(event["occurred"])
+    return Materialization(
+        event["resource"]["prefect.resource.id"], sorted(upstream_keys), step, occurred
+    )
 
 
 def lineage_lines(planned: dict[str, list[str]], found: list[Materialization]) -> list[str]:

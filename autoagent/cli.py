@@ -2,12 +2,18 @@
 
 Exit codes: 0 the mission (or command) succeeded; 1 the mission did not complete; 2 bad input (an
 invalid spec, an unknown param, a malformed run id); 3 the operation was refused (the run is still
-alive, already finished, or unknown). Errors go to stderr, one line each, never a traceback for a
-user's mistake (set AUTOAGENT_DEBUG=1 to see one for a bug).
+alive, already finished, or unknown); 4 no server (the configured one does not answer, or the
+local one cannot start). Errors go to stderr, one line each, never a traceback for a user's
+mistake (set AUTOAGENT_DEBUG=1 to see one for a bug).
+
+Prefect is imported only by the commands that run or change missions, and only after
+``_connect`` has put its settings in place: ``validate`` and ``--help`` never load it, and
+``status`` and ``list`` read the server over its REST API (autoagent.reader).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Callable
@@ -18,7 +24,9 @@ import typer
 import yaml
 from rich.console import Console
 
-from autoagent.errors import AutoAgentError, RunError, SpecError
+from autoagent import connection, local_server, prefect_settings
+from autoagent.errors import AutoAgentError, RunError, ServerError, SpecError
+from autoagent.records import parse_run_id
 
 app = typer.Typer(
     name="autoagent",
@@ -31,44 +39,39 @@ app = typer.Typer(
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, highlight=False)
 
-EXIT_FAILED, EXIT_INPUT, EXIT_REFUSED = 1, 2, 3
+EXIT_FAILED, EXIT_INPUT, EXIT_REFUSED, EXIT_SERVER = 1, 2, 3, 4
 
 
-def _prepare_environment(verbose: bool = False) -> None:
-    """Defaults that must be in place before Prefect is imported, then a quiet console."""
-    from autoagent.settings import get_settings
-
-    os.environ.setdefault(
-        "PREFECT_FLOWS_HEARTBEAT_FREQUENCY", str(get_settings().heartbeat_seconds)
-    )
-    # the embedded default builds its SQLite database on first use: on a busy machine that takes
-    # longer than Prefect's 20 s, and the CLI would fail before the mission starts
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("DO_NOT_TRACK", "1")
-    if not verbose:  # Prefect may configure logging later (the local server): set it up front
-        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
-    _quiet_prefect_console(verbose)
+def _connect(verbose: bool = False) -> str:
+    """Before Prefect is imported: AutoAgent's defaults for its settings (its console logs only
+    with --verbose), then the API, the local server started if none is configured."""
+    prefect_settings.apply_defaults(prefect_settings.defaults(quiet=not verbose))
+    return connection.ensure_api(say=_say, status=_status)
 
 
-def _quiet_prefect_console(verbose: bool) -> None:
-    """Prefect's console logs (step tracebacks included) only with --verbose: the CLI shows each
-    step's error itself, and the logs still reach the server and the UI."""
-    import logging
+def _say(line: str) -> None:
+    err.print(line, style="dim", markup=False, soft_wrap=True)
 
-    from prefect.logging.handlers import PrefectConsoleHandler
 
-    if verbose:
-        return
-    for logger in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]:
-        for handler in getattr(logger, "handlers", []):
-            if isinstance(handler, PrefectConsoleHandler):
-                handler.setLevel(logging.CRITICAL)
+def _status(line: str) -> Any:
+    if err.is_terminal:
+        return err.status(line)
+    _say(line)
+    return contextlib.nullcontext()
+
+
+def _ui_url(api_url: str) -> str:
+    """Where the Prefect UI of this API is (PREFECT_UI_URL, else the API's URL without /api)."""
+    configured = os.environ.get("PREFECT_UI_URL")
+    return (configured or api_url.removesuffix("/").removesuffix("/api")).rstrip("/")
 
 
 def _guard(action: Callable[[], int | None]) -> None:
     try:
         code = action()
+    except ServerError as exc:
+        err.print(f"error: {exc}", markup=False, soft_wrap=True)
+        raise typer.Exit(EXIT_SERVER) from None
     except SpecError as exc:
         for problem in exc.problems:
             err.print(str(problem), markup=False, soft_wrap=True)
@@ -144,12 +147,13 @@ def run(
         unknown = sorted(set(params) - set(spec.params))
         if unknown:
             raise SpecError.for_params(spec.name, unknown, sorted(spec.params))
-        _prepare_environment(verbose)
+        api = _connect(verbose)
         from autoagent import runs
 
         with runs.session():
             flow_run = runs.start(spec, params, auto_approve=auto_approve)
             out.print(f"mission {spec.name!r} run {flow_run.id}", markup=False)
+            out.print(f"  {_ui_url(api)}/runs/flow-run/{flow_run.id}", markup=False, style="dim")
             return _execute_and_report(flow_run)
 
     _guard(action)
@@ -163,7 +167,8 @@ def resume(
     """Run a crashed or failed mission again on the same run id; completed steps are not re-run."""
 
     def action() -> int:
-        _prepare_environment(verbose)
+        parse_run_id(run_id)  # bad input is refused before any server is involved
+        _connect(verbose)
         from autoagent import runs
 
         with runs.session():
@@ -203,38 +208,37 @@ def _execute_and_report(flow_run: Any) -> int:
 
 
 def _print_status(run_id: str) -> None:
-    from autoagent import runs, status, waits
+    from autoagent import status
+    from autoagent.reader import open_reader
     from autoagent.render import answer_lines, status_tree
 
-    root = runs.read_run(run_id)
-    spec = root.parameters.get("spec")
-    if isinstance(spec, str):  # a deployment run names a file; it is inlined when it starts
-        state = root.state.name if root.state else "unknown"
-        out.print(f"run {root.id} ({root.name}) {state}: spec file {spec!r}, not started yet")
-        return
-    flow_runs = runs.descendant_runs(root.id)
-    tasks = runs.task_runs([r.id for r in flow_runs])
-    ended = root.state is not None and root.state.is_final()
-    waiting = [] if ended else waits.waiting(root.id)
-    tree = status.build(root, flow_runs, tasks, waiting)
-    out.print(status_tree(tree))
-    _print_lineage(root, flow_runs)
-    lines = answer_lines(tree)
+    with open_reader() as reader:
+        root = reader.root_run(run_id)
+        spec = root.parameters.get("spec")
+        if isinstance(spec, str):  # a deployment run names a file; it is inlined when it starts
+            state = root.state.name if root.state else "unknown"
+            out.print(f"run {root.id} ({root.name}) {state}: spec file {spec!r}, not started yet")
+            return
+        snapshot = status.read(reader, run_id)
+        out.print(status_tree(snapshot.status))
+        _print_lineage(reader, snapshot)
+    lines = answer_lines(snapshot.status)
     if lines:
         out.print("to answer:", style="bold")
         for line in lines:
             out.print(f"  {line}", markup=False, soft_wrap=True)
 
 
-def _print_lineage(root: Any, flow_runs: list[Any]) -> None:
+def _print_lineage(reader: Any, snapshot: Any) -> None:
     """The assets the mission materializes and what each is built from (no OSS lineage view)."""
     from autoagent import assets
     from autoagent.spec import MissionSpec
 
-    spec = root.parameters.get("spec")
+    spec = snapshot.root.parameters.get("spec")
     planned = assets.planned_lineage(MissionSpec.model_validate(spec)) if spec else {}
     # a spec mission without asset steps records none: ask the server only when there may be some
-    found = assets.recorded([r.id for r in flow_runs]) if planned or not spec else []
+    ids = [r.id for r in snapshot.flow_runs]
+    found = assets.recorded(reader, ids) if planned or not spec else []
     if planned or found:
         out.print("assets (lineage):", style="bold")
         for line in assets.lineage_lines(planned, found):
@@ -248,7 +252,8 @@ def status_command(
     """Show the tree of groups and steps of a run: state, attempts, duration, errors."""
 
     def action() -> int:
-        _prepare_environment()
+        parse_run_id(run_id)  # bad input is refused before any server is involved
+        _connect()
         _print_status(run_id)
         return 0
 
@@ -260,18 +265,20 @@ def list_command(limit: int = typer.Option(20, help="How many runs to show.")) -
     """Recent mission runs, newest first."""
 
     def action() -> int:
-        _prepare_environment()
-        from autoagent import runs, waits
+        _connect()
+        from autoagent.reader import open_reader
+        from autoagent.records import mission_name
         from autoagent.render import runs_table
+        from autoagent.waits import summary
 
         rows = []
-        for run in runs.recent(limit):
-            ended = run.state is None or run.state.is_final()
-            markers = [] if ended else waits.waiting(run.id)
+        with open_reader() as reader:
+            found = [(run, _markers(reader, run)) for run in reader.recent(limit)]
+        for run, markers in found:
             rows.append(
                 {
                     "id": str(run.id),
-                    "mission": runs.mission_name(run),
+                    "mission": mission_name(run),
                     "state": run.state.name if run.state else "?",
                     "started": run.start_time.strftime("%Y-%m-%d %H:%M:%S")
                     if run.start_time
@@ -279,7 +286,7 @@ def list_command(limit: int = typer.Option(20, help="How many runs to show.")) -
                     "duration": f"{run.total_run_time.total_seconds():.1f}s"
                     if run.total_run_time
                     else "",
-                    "waiting for": waits.summary(markers),
+                    "waiting for": summary(markers),
                 }
             )
         if not rows:
@@ -289,6 +296,11 @@ def list_command(limit: int = typer.Option(20, help="How many runs to show.")) -
         return 0
 
     _guard(action)
+
+
+def _markers(reader: Any, run: Any) -> list[dict[str, Any]]:
+    ended = run.state is None or run.state.is_final()
+    return [] if ended else reader.waiting(run.id)
 
 
 @app.command()
@@ -305,7 +317,8 @@ def approve(
 
     def action() -> int:
         fields = parse_params(field, option="--field")
-        _prepare_environment()
+        parse_run_id(run_id)  # bad input is refused before any server is involved
+        _connect()
         from autoagent import waits
 
         waits.approve(run_id, step, approved=not reject, comment=comment, fields=fields)
@@ -331,7 +344,8 @@ def signal(
             payload = json.loads(data)
         except json.JSONDecodeError as exc:
             raise AutoAgentError(f"--data is not JSON: {exc}") from None
-        _prepare_environment()
+        parse_run_id(run_id)  # bad input is refused before any server is involved
+        _connect()
         from autoagent import waits
 
         waits.signal(run_id, key, payload)
@@ -363,7 +377,8 @@ def cancel(run_id: str = typer.Argument(..., metavar="RUN", help="The mission ru
     """Cancel a run that has not finished (its local process is asked to stop)."""
 
     def action() -> int:
-        _prepare_environment()
+        parse_run_id(run_id)  # bad input is refused before any server is involved
+        _connect()
         from autoagent import runs
 
         flow_run = runs.cancel(run_id)
@@ -373,8 +388,73 @@ def cancel(run_id: str = typer.Argument(..., metavar="RUN", help="The mission ru
     _guard(action)
 
 
-server_app = typer.Typer(help="Set up a Prefect server for long missions.", no_args_is_help=True)
+server_app = typer.Typer(
+    help="The local Prefect server (the embedded default), and setting up any server.",
+    no_args_is_help=True,
+)
 app.add_typer(server_app, name="server")
+
+
+@server_app.command("status")
+def server_status() -> None:
+    """Which server commands use; for the local one, its process, URL, database and log."""
+
+    def action() -> int:
+        configured = prefect_settings.value("PREFECT_API_URL")
+        if configured:
+            reachable = connection.healthy(connection.access())
+            state = "answers" if reachable else "does not answer"
+            out.print(f"configured server (PREFECT_API_URL) {configured}: {state}", markup=False)
+            return 0 if reachable else 1
+        home = prefect_settings.prefect_home()
+        server = local_server.find()
+        if server is None:
+            out.print(
+                f"no local Prefect server runs for {home}: the next command that needs one"
+                " starts it (or `autoagent server start`)",
+                markup=False,
+            )
+            return 1
+        state = "healthy" if server.healthy() else "not answering yet"
+        out.print(f"local Prefect server {state}: {server.ui_url} (pid {server.pid})")
+        out.print(f"  API       {server.url}", markup=False)
+        out.print(f"  database  {home / 'prefect.db'}", markup=False)
+        out.print(f"  log       {server.log}", markup=False)
+        return 0 if state == "healthy" else 1
+
+    _guard(action)
+
+
+@server_app.command("start")
+def server_start() -> None:
+    """Start the local Prefect server now (commands start it on first use anyway)."""
+
+    def action() -> int:
+        if prefect_settings.value("PREFECT_API_URL"):
+            raise RunError("PREFECT_API_URL is set: commands use that server, not a local one")
+        server = local_server.ensure(say=_say, status=_status)
+        out.print(f"local Prefect server running: {server.ui_url} (pid {server.pid})")
+        return 0
+
+    _guard(action)
+
+
+@server_app.command("stop")
+def server_stop() -> None:
+    """Stop the local Prefect server of this home (its database stays)."""
+
+    def action() -> int:
+        stopped, stale = local_server.stop()
+        if stale:
+            _say(stale)
+        if stopped is None:
+            home = prefect_settings.prefect_home()
+            out.print(f"no local Prefect server runs for {home}", markup=False)
+        else:
+            out.print(f"stopped the local Prefect server (pid {stopped.pid}, {stopped.ui_url})")
+        return 0
+
+    _guard(action)
 
 
 @server_app.command("setup")
@@ -389,10 +469,15 @@ def server_setup(
     """Install crash detection and capped automatic resume of crashed deployed runs."""
 
     def action() -> int:
-        _prepare_environment()
+        if not prefect_settings.value("PREFECT_API_URL"):
+            raise RunError(
+                "`autoagent server setup` is for a server its workers share: set"
+                " PREFECT_API_URL (and PREFECT_API_AUTH_STRING), e.g. from"
+                " `python infra/prefect-server/stack.py env`"
+            )
+        _connect()
         from autoagent import server
 
-        server.require_server()
         installed = server.setup(pool, silence, max_resumes, backoff)
         out.print(f"recovery deployment recover/recover ({installed['recover_deployment']})")
         for name in installed["automations"]:

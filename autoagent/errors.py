@@ -9,7 +9,8 @@
     │   ├── HttpStatusError      kind "http_status" (HTTP 4xx/5xx)
     │   ├── HttpTransportError   kind "http_transport" (connect, read, DNS)
     │   └── AgentInputError      kind "input"       (never retried: the input is wrong)
-    └── RunError             an operation on a mission run was refused (unknown, alive, finished)
+    ├── RunError             an operation on a mission run was refused (unknown, alive, finished)
+    └── ServerError          the server cannot be reached, or the local one cannot start
 
 Messages are built by the constructors so every error names its context: the mission, the step
 and the field for spec problems; the step path and kind for step failures.
@@ -130,6 +131,11 @@ class AgentInputError(StepError):
 
 class RunError(AutoAgentError):
     """An operation on a mission run was refused: unknown run, still alive, already finished."""
+
+
+class ServerError(AutoAgentError):
+    """No server to talk to: the configured one does not answer, or the local server cannot start
+    (its port is taken, its process died, it never became healthy)."""
 
 
 ERROR_KINDS: frozenset[str] = frozenset(

@@ -18,8 +18,11 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+from autoagent import status
 from autoagent.code import Finished
+from autoagent.connection import ensure_api
 from autoagent.errors import AutoAgentError, SpecError
+from autoagent.reader import open_reader
 from autoagent.spec import MissionSpec
 from autoagent.status import MissionStatus, StepStatus
 
@@ -179,11 +182,6 @@ def _colour(step: StepStatus) -> str:
 
 def report(run_id: str | UUID) -> Report:
     """The status of a mission run (spec or code), read back from the server."""
-    from autoagent import runs, status, waits
-
-    root = runs.read_run(str(run_id))
-    flow_runs = runs.descendant_runs(root.id)
-    tasks = runs.task_runs([r.id for r in flow_runs])
-    ended = root.state is not None and root.state.is_final()
-    waiting = [] if ended else waits.waiting(root.id)
-    return Report(status.build(root, flow_runs, tasks, waiting))
+    ensure_api()
+    with open_reader() as reader:
+        return Report(status.read(reader, str(run_id)).status)

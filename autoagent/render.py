@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from autoagent.status import MissionStatus, StepStatus
+if TYPE_CHECKING:  # `autoagent list` renders a table: it needs no spec models (~0.2 s)
+    from autoagent.status import MissionStatus, StepStatus
 
 ICONS = {
     "completed": ("✓", "green"),
@@ -61,13 +62,20 @@ def waits_for(marker: dict[str, Any]) -> str:
         return f"waits for the clock: until {marker.get('deadline')}"
     if kind == "event":
         return f"waits for the event {marker.get('key')!r}{deadline}"
-    props = (marker.get("schema") or {}).get("properties", {})
-    required = set((marker.get("schema") or {}).get("required", []))
+    schema = marker.get("schema") or {}
+    required = set(schema.get("required", []))
+    to_approve = set(_required_fields(marker))
     form = ", ".join(
-        f"{name}: {_type_of(spec)}{'' if name in required else ' (optional)'}"
-        for name, spec in props.items()
+        f"{name}: {_type_of(spec)}{_need(name, required, to_approve)}"
+        for name, spec in schema.get("properties", {}).items()
     )
     return f"waits for approval: {marker.get('title')!r}{deadline}; form: {form}"
+
+
+def _need(name: str, required: set[str], to_approve: set[str]) -> str:
+    if name in required:
+        return ""
+    return " (required to approve)" if name in to_approve else " (optional)"
 
 
 def _type_of(spec: dict[str, Any]) -> str:
@@ -143,15 +151,17 @@ def answer_command(run_id: str, path: str, asked: dict[str, Any]) -> str:
         return f"until {asked.get('deadline')} (nothing to answer)"
     if "key" in asked and asked.get("kind", "event") == "event":
         return f"autoagent signal {run_id} {asked['key']} --data JSON"
-    return f"autoagent approve {run_id} --step {path} [--reject] [--comment TEXT]" + "".join(
-        f" --field {name}=…" for name in _required_fields(asked)
-    )
+    fields = "".join(f" --field {name}=…" for name in _required_fields(asked))
+    rejecting = " (or --reject, which needs no fields)" if fields else " [--reject]"
+    return f"autoagent approve {run_id} --step {path}{fields} [--comment TEXT]{rejecting}"
 
 
 def _required_fields(asked: dict[str, Any]) -> list[str]:
+    """The fields an approval needs to approve (a rejection needs none)."""
     schema = asked.get("schema")
     if schema:
-        return [n for n in schema.get("required", []) if n != "approved"]
+        needed = [*schema.get("required", []), *schema.get("then", {}).get("required", [])]
+        return [n for n in needed if n != "approved"]
     approval = asked.get("approval") or {}
     fields = approval.get("fields") or {}
     return [n for n, f in fields.items() if f.get("default") is None]

@@ -22,19 +22,18 @@ from uuid import UUID
 
 from prefect import get_client
 from prefect.client.orchestration import SyncPrefectClient
-from prefect.client.schemas.filters import (
-    FlowRunFilter,
-    FlowRunFilterId,
-    FlowRunFilterParentFlowRunId,
-)
-from prefect.client.schemas.objects import FlowRun, TaskRun
+from prefect.client.schemas.objects import FlowRun
 from prefect.context import SyncClientContext
 from prefect.exceptions import ObjectNotFound
 from prefect.settings import get_current_settings
 from prefect.states import Cancelled, Pending, State
 
-from autoagent.errors import AutoAgentError, RunError
+from autoagent import processes
+from autoagent.connection import ensure_api
+from autoagent.errors import RunError
 from autoagent.heartbeat import PROCESS_LABEL, host_pid
+from autoagent.reader import open_reader
+from autoagent.records import parse_run_id
 from autoagent.settings import get_settings
 from autoagent.spec import MissionSpec
 
@@ -68,6 +67,7 @@ def _httpx_settings() -> dict[str, Any]:
 @contextlib.contextmanager
 def new_client() -> Iterator[SyncPrefectClient]:
     """A client of its own (a thread's that may outlive the current session's)."""
+    ensure_api()
     with get_client(sync_client=True, httpx_settings=_httpx_settings()) as client:
         yield client
 
@@ -90,6 +90,7 @@ def session() -> Iterator[None]:
     if SyncClientContext.get() is not None:
         yield
         return
+    ensure_api()
     context = SyncClientContext(httpx_settings=_httpx_settings())
     # get_client() hands out the context's client only to callers asking for the same
     # httpx_settings, and the engine asks for none: let it match, the TLS context is the default
@@ -122,13 +123,6 @@ def mark_alive(run_id: str) -> None:
     """Record which process runs the mission, so resume can tell a live run from a dead one."""
     with _client() as client:
         client.update_flow_run(UUID(run_id), infrastructure_pid=host_pid())
-
-
-def parse_run_id(run_id: str) -> UUID:
-    try:
-        return UUID(run_id)
-    except ValueError:
-        raise AutoAgentError(f"{run_id!r} is not a run id (a UUID; see `autoagent list`)") from None
 
 
 def read_run(run_id: str) -> FlowRun:
@@ -292,7 +286,7 @@ def _local_process(process: str) -> str | None:
     if host != socket.gethostname() or not pid_text.isdigit():
         return None
     pid = int(pid_text)
-    if pid != os.getpid() and _process_alive(pid):
+    if pid != os.getpid() and processes.alive(pid):
         return f"its process {pid} on this machine is still running"
     return ""
 
@@ -323,20 +317,6 @@ def last_heartbeat(flow_run_id: UUID) -> tuple[datetime, str] | None:
     return newest.occurred, newest.resource.get(PROCESS_LABEL, "")
 
 
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
 def check_resumable(flow_run: FlowRun) -> None:
     state = flow_run.state
     if state is not None and state.is_completed():
@@ -353,8 +333,6 @@ def prepare_resume(run_id: str) -> FlowRun:
     """Prove the run is dead and put it back in a state the engine can run again."""
     flow_run = read_run(run_id)
     check_resumable(flow_run)
-    from autoagent import processes
-
     for path in processes.reap(str(flow_run.id)):
         logger.warning("ended the process group step %r left running when its run died", path)
     with _client() as client:
@@ -368,8 +346,6 @@ def cancel(run_id: str, grace: float = 15.0) -> FlowRun:
     the process is gone, so a dying engine cannot overwrite it with Crashed)."""
     import signal
 
-    from autoagent import processes
-
     flow_run = read_run(run_id)
     if flow_run.state is not None and flow_run.state.is_final():
         raise RunError(f"run {run_id} already ended ({flow_run.state.name}): nothing to cancel")
@@ -379,9 +355,9 @@ def cancel(run_id: str, grace: float = 15.0) -> FlowRun:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
             deadline = time.monotonic() + grace
-            while _process_alive(pid) and time.monotonic() < deadline:
+            while processes.alive(pid) and time.monotonic() < deadline:
                 time.sleep(0.1)
-            if _process_alive(pid):
+            if processes.alive(pid):
                 os.kill(pid, signal.SIGKILL)
     processes.reap(str(flow_run.id))
     with _client() as client:
@@ -389,41 +365,6 @@ def cancel(run_id: str, grace: float = 15.0) -> FlowRun:
             flow_run.id, Cancelled(message="cancelled by autoagent"), force=True
         )
     return read_run(run_id)
-
-
-def descendant_runs(root: UUID) -> list[FlowRun]:
-    """The root run and every group/child run under it."""
-    out: list[FlowRun] = []
-    with _client() as client:
-        frontier = [root]
-        out.extend(
-            client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[root])))
-        )
-        while frontier:
-            children = client.read_flow_runs(
-                flow_run_filter=FlowRunFilter(
-                    parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=frontier)
-                )
-            )
-            out.extend(children)
-            frontier = [c.id for c in children]
-    return out
-
-
-def task_runs(flow_run_ids: list[UUID]) -> list[TaskRun]:
-    runs: list[TaskRun] = []
-    with _client() as client:
-        offset = 0
-        while True:
-            page = client.read_task_runs(
-                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=flow_run_ids)),
-                limit=200,
-                offset=offset,
-            )
-            runs.extend(page)
-            if len(page) < 200:
-                return runs
-            offset += 200
 
 
 def wait_for_records(root: UUID, task_run_ids: set[UUID], deadline_seconds: float) -> bool:
@@ -441,53 +382,15 @@ def wait_for_records(root: UUID, task_run_ids: set[UUID], deadline_seconds: floa
     with ThreadPoolExecutor(1) as pool:
         pool.submit(EventsWorker.drain_all, timeout=deadline_seconds, at_exit=False).result()
     end = time.monotonic() + deadline_seconds
-    while True:
-        flow_ids = [r.id for r in descendant_runs(root)]
-        seen = {t.id for t in task_runs(flow_ids) if t.state is not None and t.state.is_final()}
-        missing = task_run_ids - seen
-        if not missing or time.monotonic() > end:
-            return not missing
-        time.sleep(0.1)
-
-
-def recent(limit: int = 20) -> list[FlowRun]:
-    """Top-level mission runs, newest first: spec missions (the mission flow) and missions
-    written as code (tagged ``autoagent`` by ``@mission``)."""
-    from prefect.client.schemas.filters import (
-        FlowFilter,
-        FlowFilterName,
-        FlowRunFilterParentTaskRunId,
-        FlowRunFilterTags,
-    )
-    from prefect.client.schemas.sorting import FlowRunSort
-
-    top = FlowRunFilterParentTaskRunId(is_null_=True)
-    found: dict[UUID, FlowRun] = {}
-    with _client() as client:
-        for flows, tags in (
-            (FlowFilter(name=FlowFilterName(any_=[MISSION_FLOW])), None),
-            (None, FlowRunFilterTags(all_=["autoagent"])),
-        ):
-            for run in client.read_flow_runs(
-                flow_filter=flows,
-                flow_run_filter=FlowRunFilter(parent_task_run_id=top, tags=tags),
-                sort=FlowRunSort.START_TIME_DESC,
-                limit=limit,
-            ):
-                found[run.id] = run
-    newest = sorted(found.values(), key=lambda r: r.start_time or r.created, reverse=True)
-    return newest[:limit]
-
-
-def mission_name(flow_run: FlowRun) -> str:
-    """The mission a run runs: its spec's name, or the ``mission:`` tag of a code mission."""
-    spec = flow_run.parameters.get("spec")
-    if isinstance(spec, dict) and spec.get("name"):
-        return str(spec["name"])
-    if isinstance(spec, str):
-        return spec  # a deployment run not started yet names its spec file
-    tagged = [t.split(":", 1)[1] for t in flow_run.tags or [] if t.startswith("mission:")]
-    return tagged[0] if tagged else "?"
+    with open_reader() as reader:
+        while True:
+            flow_ids = [r.id for r in reader.descendants(root)]
+            tasks = reader.task_runs(flow_ids)
+            seen = {t.id for t in tasks if t.state is not None and t.state.is_final()}
+            missing = task_run_ids - seen
+            if not missing or time.monotonic() > end:
+                return not missing
+            time.sleep(0.1)
 
 
 def _api() -> str:

@@ -18,8 +18,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from autoagent.errors import RunError
-
 DETECTION = "autoagent: crash detection"
 EARLY_DETECTION = "autoagent: crash detection before a first heartbeat"
 RECOVERY = "autoagent: resume crashed runs"
@@ -109,13 +107,3 @@ def _detection(
             )
         ],
     )
-
-
-def require_server() -> None:
-    from prefect.settings import get_current_settings
-
-    if not get_current_settings().api.url:
-        raise RunError(
-            "`autoagent server setup` needs a server: set PREFECT_API_URL (and"
-            " PREFECT_API_AUTH_STRING), e.g. from `python infra/prefect-server/stack.py env`"
-        )

@@ -53,6 +53,20 @@ class Settings(BaseSettings):
         " which starts a scheduled run that much early.",
     )
 
+    server_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="Port of the local Prefect server (the embedded default, used when no"
+        " PREFECT_API_URL is configured). Unset: 4200, or a free port when 4200 is taken.",
+    )
+    server_start_timeout: float = Field(
+        180.0,
+        gt=0,
+        description="How long a command waits for the local Prefect server to become healthy"
+        " (its first start builds the SQLite database: about 10-30 s on a small machine).",
+    )
+
     @property
     def results_dir(self) -> Path:
         return self.results_path or self.home / "results"

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from prefect.client.schemas.objects import FlowRun, TaskRun
-
+from autoagent.reader import Reader
+from autoagent.records import FlowRunRecord, TaskRunRecord
 from autoagent.spec import MissionSpec, Step
 
 _ITEM = re.compile(r"^(?P<base>.+)\[(?P<index>\d+)\]$")
@@ -64,10 +64,29 @@ class MissionStatus:
         return next((s for s in self.walk() if s.path == path), None)
 
 
+@dataclass
+class Snapshot:
+    """What the server holds of a mission run: its runs and the status tree built from them."""
+
+    root: FlowRunRecord
+    flow_runs: list[FlowRunRecord]
+    status: MissionStatus
+
+
+def read(reader: Reader, run_id: str) -> Snapshot:
+    """Read a mission run's records and build its status tree (what waits, while it runs)."""
+    root = reader.root_run(run_id)
+    flow_runs = reader.descendants(root.id)
+    task_runs = reader.task_runs([r.id for r in flow_runs])
+    ended = root.state is not None and root.state.is_final()
+    waiting = [] if ended else reader.waiting(root.id)
+    return Snapshot(root, flow_runs, build(root, flow_runs, task_runs, waiting))
+
+
 def build(
-    root: FlowRun,
-    flow_runs: list[FlowRun],
-    task_runs: list[TaskRun],
+    root: FlowRunRecord,
+    flow_runs: list[FlowRunRecord],
+    task_runs: list[TaskRunRecord],
     waiting: list[dict[str, Any]] | None = None,
 ) -> MissionStatus:
     """Assemble the tree from what the server holds; ``waiting`` are the run's wait markers
@@ -78,10 +97,10 @@ def build(
     else:
         subflow_links = {r.parent_task_run_id for r in flow_runs if r.parent_task_run_id}
         spec = shape_of_code(root, [t for t in task_runs if t.id not in subflow_links])
-    by_path: dict[str, list[TaskRun]] = {}
+    by_path: dict[str, list[TaskRunRecord]] = {}
     for run in task_runs:
         by_path.setdefault(run.name, []).append(run)
-    groups: dict[str, list[FlowRun]] = {}
+    groups: dict[str, list[FlowRunRecord]] = {}
     for run in flow_runs:
         if run.id != root.id:
             groups.setdefault(run.name, []).append(run)
@@ -141,7 +160,7 @@ def build(
     )
 
 
-def shape_of_code(root: FlowRun, task_runs: list[TaskRun]) -> MissionSpec:
+def shape_of_code(root: FlowRunRecord, task_runs: list[TaskRunRecord]) -> MissionSpec:
     """A spec-shaped outline of a code mission from its step paths, in the order they started:
     ``a/b`` is step ``b`` of the sub-mission ``a``; compensations (``#``) are not steps, nor are
     the task runs that stand for subflows in their parent (leave those out of ``task_runs``)."""
@@ -149,7 +168,7 @@ def shape_of_code(root: FlowRun, task_runs: list[TaskRun]) -> MissionSpec:
     return MissionSpec.model_construct(name=name, steps=outline(task_runs, ""))
 
 
-def outline(task_runs: list[TaskRun], prefix: str) -> list[Step]:
+def outline(task_runs: list[TaskRunRecord], prefix: str) -> list[Step]:
     """The steps under ``prefix`` that task runs were recorded for, in the order they started."""
     ordered = sorted(task_runs, key=lambda r: r.start_time or r.created or datetime.min)
     tree: dict[str, Any] = {}
@@ -172,7 +191,7 @@ def outline(task_runs: list[TaskRun], prefix: str) -> list[Step]:
 
 
 def _item_indices(
-    path: str, by_path: dict[str, list[TaskRun]], groups: dict[str, list[FlowRun]]
+    path: str, by_path: dict[str, list[TaskRunRecord]], groups: dict[str, list[FlowRunRecord]]
 ) -> list[int]:
     found: set[int] = set()
     for name in [*by_path, *groups]:
@@ -186,7 +205,7 @@ def _newest(runs: list[Any]) -> Any:
     return max(runs, key=lambda r: (r.start_time or r.created or datetime.min, r.created))
 
 
-def _from_task_runs(status: StepStatus, runs: list[TaskRun]) -> None:
+def _from_task_runs(status: StepStatus, runs: list[TaskRunRecord]) -> None:
     if not runs:
         return
     run = _newest(runs)
@@ -209,7 +228,7 @@ def _from_task_runs(status: StepStatus, runs: list[TaskRun]) -> None:
         status.error = _error(state.message)
 
 
-def _from_flow_runs(status: StepStatus, runs: list[FlowRun]) -> None:
+def _from_flow_runs(status: StepStatus, runs: list[FlowRunRecord]) -> None:
     if not runs:
         return
     run = _newest(runs)

@@ -23,9 +23,10 @@ from uuid import UUID
 
 import httpx
 
+from autoagent.connection import ensure_api
 from autoagent.errors import AutoAgentError, RunError
+from autoagent.reader import WAIT_PREFIX, open_reader
 
-WAIT_PREFIX = "autoagent-wait-"
 ANSWER_PREFIX = "autoagent-answer-"
 SIGNAL_PREFIX = "autoagent-signal-"
 
@@ -115,12 +116,9 @@ def clear_waiting(run_id: UUID, path: str) -> None:
 
 def waiting(run_id: UUID) -> list[dict[str, Any]]:
     """Every step of the run that waits now, in the order they started waiting."""
-    from autoagent.runs import _client
-
-    with _client() as client:
-        found = client.filter_flow_run_input(run_id, WAIT_PREFIX, limit=500, exclude_keys=set())
-    markers = [json.loads(f.value) for f in found]
-    return sorted(markers, key=lambda m: m.get("since", ""))
+    ensure_api()
+    with open_reader() as reader:
+        return reader.waiting(run_id)
 
 
 def summary(markers: list[dict[str, Any]]) -> str:
@@ -187,9 +185,10 @@ def approve(
 ) -> dict[str, Any]:
     """Answer an approval step of a run; returns the answer sent.
 
-    When the run is paused on that step the answer goes through ``resume_flow_run`` (the server
-    validates it against the form; a refusal leaves the run waiting). Otherwise it is checked
-    against the same schema here and kept until the step takes it.
+    The answer is checked against the step's form here first (naming a wrong field's type). When
+    the run is paused on that step it goes through ``resume_flow_run`` (the server validates it
+    against the form too; a refusal leaves the run waiting); otherwise it is kept until the step
+    takes it. A rejection needs no field (fields left None are dropped from it).
     """
     from prefect.client.schemas.responses import SetStateStatus
 
@@ -199,7 +198,8 @@ def approve(
     flow_run = _open_run(run_id, "an approval")
     marker = _pick(flow_run.id, step, "approval")
     path = marker["path"]
-    answer = {"approved": approved, "comment": comment, **(fields or {})}
+    given = {k: v for k, v in (fields or {}).items() if approved or v is not None}
+    answer = {"approved": approved, "comment": comment, **given}  # a no ignores empty fields
     state = flow_run.state
     form = keyset(path)
     paused_here = (
@@ -207,6 +207,10 @@ def approve(
         and state.is_paused()
         and (state.state_details.run_input_keyset or {}).get("response") == form["response"]
     )
+    try:
+        approvals.check_answer(marker["schema"], answer)
+    except ValueError as exc:
+        raise AutoAgentError(f"answer to {path!r} refused: {_one_line(str(exc))}") from None
     if paused_here:
         with _client() as client:
             result = client.resume_flow_run(flow_run.id, run_input=answer)
@@ -214,10 +218,6 @@ def approve(
             reason = getattr(result.details, "reason", None) or result.status.value
             raise AutoAgentError(f"answer to {path!r} refused: {_one_line(reason)}")
         return answer
-    try:
-        approvals.check_answer(marker["schema"], answer)
-    except ValueError as exc:
-        raise AutoAgentError(f"answer to {path!r} refused: {_one_line(str(exc))}") from None
     if read_input(flow_run.id, form["response"]) is not None or not write_input(
         flow_run.id, answer_key(path), answer
     ):

@@ -26,6 +26,22 @@ def session_dir() -> Path:
     return _SESSION_DIR
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _stop_local_servers(session_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    """At the end: stop every local Prefect server a test left running on a home of its own."""
+    yield
+    from tests.servers import stop_local_servers
+
+    stop_local_servers(session_dir, tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture(scope="session")
+def embedded_home(session_dir: Path) -> Path:
+    """The Prefect home of the embedded default that the tests driving it share, as a user's
+    commands share one: its local server starts on first use and is stopped at the end."""
+    return session_dir / "embedded-prefect-home"
+
+
 @pytest.fixture(scope="session")
 def prefect_server(session_dir: Path) -> Iterator:
     from tests.servers import start_prefect_server

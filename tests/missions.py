@@ -9,6 +9,7 @@ from prefect.client.schemas.objects import FlowRun
 from prefect.states import State
 
 from autoagent import runs, status
+from autoagent.reader import open_reader
 from autoagent.spec import MissionSpec, validate_data
 from flows import outcomes
 
@@ -33,9 +34,8 @@ class MissionRun:
 
 
 def read_status(run_id: str) -> status.MissionStatus:
-    root = runs.read_run(run_id)
-    flow_runs = runs.descendant_runs(root.id)
-    return status.build(root, flow_runs, runs.task_runs([r.id for r in flow_runs]))
+    with open_reader() as reader:
+        return status.read(reader, run_id).status
 
 
 def run_mission(data: dict[str, Any], params: dict[str, Any] | None = None) -> MissionRun:

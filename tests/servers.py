@@ -107,3 +107,17 @@ def start_prefect_server(workdir: Path, *, timeout: float = 120.0) -> PrefectSer
         time.sleep(0.5)
     server.stop()
     raise RuntimeError(f"prefect server not healthy after {timeout}s:\n{log.read_text()[-3000:]}")
+
+
+def stop_local_servers(*roots: Path) -> list[Path]:
+    """Stop the local Prefect servers recorded under ``roots`` (autoagent.local_server); the
+    homes they belonged to."""
+    from autoagent import local_server
+
+    stopped = []
+    for root in roots:
+        for record in Path(root).rglob(local_server.RECORD):
+            server, _ = local_server.stop(record.parent)
+            if server is not None:
+                stopped.append(record.parent)
+    return stopped

@@ -7,7 +7,14 @@ call a function. Third-party agents register through the entry point group ``aut
 
 from autoagent.agents.base import Agent, AgentContext, AgentInput, AgentOutput, BaseAgent
 from autoagent.agents.python import tool
-from autoagent.agents.registry import agent_names, get_agent, register, run_agent, validate_input
+from autoagent.agents.registry import (
+    agent_names,
+    error_kinds,
+    get_agent,
+    register,
+    run_agent,
+    validate_input,
+)
 
 __all__ = [
     "Agent",
@@ -16,6 +23,7 @@ __all__ = [
     "AgentOutput",
     "BaseAgent",
     "agent_names",
+    "error_kinds",
     "get_agent",
     "register",
     "run_agent",

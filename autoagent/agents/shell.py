@@ -1,7 +1,8 @@
 """The ``shell`` agent: one command run by ``sh -c`` in its own process group.
 
 The command gets its own session so a timeout (or any exception in the caller) kills everything
-it started, background children included, not just the shell.
+it started, background children included, not just the shell; and it dies with the mission
+process, however that dies (autoagent.processes).
 """
 
 from __future__ import annotations
@@ -54,13 +55,13 @@ class ShellAgent(BaseAgent):
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             cwd=input.cwd,
-            env={**os.environ, **input.env},
+            env=processes.step_env(input.env),
             text=True,
             encoding="utf-8",
             errors="replace",
             start_new_session=True,
         )
-        token = processes.remember(ctx.process_run_id or ctx.run_id, ctx.step_path, proc.pid)
+        tracked = processes.track(ctx.process_run_id or ctx.run_id, ctx.step_path, proc.pid)
         finished = False
         try:
             stdout, stderr = proc.communicate(timeout=ctx.remaining())
@@ -73,7 +74,7 @@ class ShellAgent(BaseAgent):
         finally:
             if not finished:
                 kill_process_group(proc)
-            processes.forget(token)
+            processes.untrack(tracked)
         result = ShellOutput(
             stdout=stdout.rstrip("\r\n"), stderr=stderr.rstrip("\r\n"), exit_code=proc.returncode
         )

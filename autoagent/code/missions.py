@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar, overload
 
-from prefect import Flow, flow
+from prefect import Flow
 from prefect.context import FlowRunContext
 from prefect.states import State
 
@@ -21,6 +21,7 @@ from autoagent.code.scope import (
     compensate_all,
     require_scope,
 )
+from autoagent.connection import ensure_api
 from autoagent.settings import get_settings
 from autoagent.spec import MissionSpec
 
@@ -84,9 +85,24 @@ def mission(
                 SCOPE.reset(token)
 
         options = {"persist_result": False, "log_prints": True, **flow_options}
-        return flow(body, name=mission_name, **options)
+        return Mission(fn=body, name=mission_name, **options)
 
     return decorate(fn) if fn is not None else decorate
+
+
+class Mission(Flow[P, R]):
+    """The flow of a ``@mission``: called directly, it first finds the server (the local one,
+    started if none is configured), as every AutoAgent entry point does, so it never falls back
+    to Prefect's per-process temporary server."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        ensure_api()
+        return super().__call__(*args, **kwargs)
+
+    def with_options(self, **options: Any) -> Mission[P, R]:
+        made = super().with_options(**options)
+        made.__class__ = type(self)  # Prefect builds the copy as a plain Flow
+        return made
 
 
 ENTRYPOINT_KEY = "autoagent-entrypoint"

@@ -287,11 +287,11 @@ class _Checker:
             self.add(sid, field_name((*at, *parts)), message, (*node.loc, *at, *parts))
 
     def _check_kinds(self, step: str | None, fld: str, kinds: list[str], loc: Loc) -> None:
-        from autoagent.agents import agent_names, get_agent
+        from autoagent.agents import error_kinds
 
-        known = set(ERROR_KINDS)
-        for name in agent_names():
-            known |= set(getattr(get_agent(name), "error_kinds", ()))
+        known = set(ERROR_KINDS) | error_kinds(loaded_only=True)
+        if not known.issuperset(kinds):
+            known |= error_kinds()
         for i, kind in enumerate(kinds):
             if kind not in known:
                 message = f"unknown error kind {kind!r}{hint(kind, known)}"

@@ -14,8 +14,8 @@ from tests.e2e.cli import autoagent, cli_env, run_id_in
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
-def test_run_then_status_shows_every_final_state(tmp_path):
-    env = cli_env(home=tmp_path / "prefect-home")
+def test_run_then_status_shows_every_final_state(tmp_path, embedded_home):
+    env = cli_env(home=embedded_home)
     steps = [{"id": "start", "agent": "echo", "input": {"value": [1, 2, 3, 4, 5, 6]}}]
     steps.append(
         {

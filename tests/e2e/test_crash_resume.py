@@ -1,7 +1,9 @@
 """Durability, proven by counting side effects: kill -9 mid-mission, resume, count each step.
 
-Run on both the embedded default (Prefect's local SQLite server, a fresh PREFECT_HOME) and the
-session's Prefect server on PostgreSQL.
+Step 4 sleeps, then writes its side effect: a kill -9 of the CLI's whole process group while it
+sleeps must take the step down with it (no orphan finishes the side effect unsupervised), and the
+resume runs it once more. Run on both the embedded default (the local SQLite server of the shared
+home) and the session's Prefect server on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +24,7 @@ from tests.e2e.cli import (
     autoagent,
     cli_env,
     kill_group,
+    lines_in,
     run_id_in,
     start_autoagent,
     wait_for,
@@ -29,13 +33,14 @@ from tests.e2e.cli import (
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
-def six_step_spec(tmp_path: Path) -> Path:
+def six_step_spec(tmp_path: Path, sleep: float = 30) -> Path:
     log = tmp_path / "side-effects.log"
     steps = []
     for n in range(1, 7):
         command = f"echo s{n} >> {log}"
         if n == 4:  # the shell leads its own process group: its pid is the group id
-            command = f"echo $$ > {tmp_path / 's4.pid'}; {command}; sleep 30"
+            done = tmp_path / "s4-done.log"
+            command = f"echo $$ > {tmp_path / 's4.pid'}; {command}; sleep {sleep}; echo x >> {done}"
         step = {"id": f"s{n}", "agent": "shell", "input": {"command": command}}
         if n > 1:
             step["needs"] = [f"s{n - 1}"]
@@ -51,11 +56,12 @@ def counts(tmp_path: Path) -> Counter:
 
 
 def step_four_alive(tmp_path: Path) -> bool:
-    """Whether the shell of step 4 (the leader of its own process group) still runs."""
-    from autoagent.runs import _process_alive
+    """Whether any process of step 4's group (its shell leads it) still runs (a zombie, dead
+    and waiting to be reaped by init, does not)."""
+    from autoagent.watchdog import live_members
 
     pid_file = tmp_path / "s4.pid"
-    return pid_file.exists() and _process_alive(int(pid_file.read_text()))
+    return pid_file.exists() and bool(live_members({int(pid_file.read_text())}))
 
 
 def end_step_four(tmp_path: Path) -> None:
@@ -79,25 +85,29 @@ def running_at_step_four(tmp_path: Path, env: dict[str, str]) -> Iterator[tuple[
 
 
 def crash_and_resume(tmp_path: Path, env: dict[str, str]) -> None:
-    spec = six_step_spec(tmp_path)
+    sleep = 4.0
+    spec = six_step_spec(tmp_path, sleep=sleep)
     out = tmp_path / "run.out"
     process = start_autoagent("run", str(spec), env=env, log=out)
     try:
         wait_for(lambda: counts(tmp_path)["s4"] == 1, timeout=120, what="step 4", process=process)
+        wait_for(lambda: (tmp_path / "s4.pid").exists(), timeout=10, what="step 4's pid")
     finally:
-        kill_group(process)
+        kill_group(process)  # the CLI's whole process group, while step 4 sleeps
     run_id = run_id_in(out.read_text())
     assert counts(tmp_path) == Counter({"s1": 1, "s2": 1, "s3": 1, "s4": 1})
-    # the killed runner's shell step lives on in its own process group: resume must end it
-    assert step_four_alive(tmp_path)
+    # step 4 runs in a process group of its own: it must die with the mission process anyway
+    wait_for(lambda: not step_four_alive(tmp_path), timeout=2, what="step 4 to die with its CLI")
+    time.sleep(sleep + 1)
+    assert not (tmp_path / "s4-done.log").exists(), "an orphan finished step 4's side effect"
 
     resumed = autoagent("resume", run_id, env=env, timeout=240)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert run_id in resumed.stdout
-    assert not step_four_alive(tmp_path), "resume left the crashed run's step 4 running"
     seen = counts(tmp_path)
     assert [seen[f"s{n}"] for n in (1, 2, 3, 5, 6)] == [1, 1, 1, 1, 1], seen
-    assert 1 <= seen["s4"] <= 2, seen
+    assert seen["s4"] == 2, seen  # the step running at the kill: once more
+    assert lines_in(tmp_path, "s4-done.log") == 1  # its side effect: by the resume only
 
     status = autoagent("status", run_id, env=env)
     assert status.returncode == 0, status.stderr
@@ -111,8 +121,8 @@ def crash_and_resume(tmp_path: Path, env: dict[str, str]) -> None:
     assert "Traceback" not in again.stderr
 
 
-def test_crash_and_resume_on_the_embedded_default(tmp_path):
-    crash_and_resume(tmp_path, cli_env(home=tmp_path / "prefect-home"))
+def test_crash_and_resume_on_the_embedded_default(tmp_path, embedded_home):
+    crash_and_resume(tmp_path, cli_env(home=embedded_home))
 
 
 @pytest.mark.integration

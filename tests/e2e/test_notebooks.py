@@ -1,5 +1,5 @@
-"""The notebooks of notebooks/, executed end to end (nbclient) on the embedded default: a fresh
-PREFECT_HOME, no server started by hand."""
+"""The notebooks of notebooks/, executed end to end (nbclient) on the embedded default: no
+PREFECT_API_URL, no server started by hand (the local server of the shared home serves them)."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
 
-def _execute(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+def _execute(name: str, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Run every cell; the text of each code cell's outputs."""
-    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect-home"))
+    monkeypatch.setenv("PREFECT_HOME", str(home))
     monkeypatch.setenv("AUTOAGENT_HOME", str(tmp_path / "autoagent-home"))
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
     notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
@@ -32,8 +32,8 @@ def _execute(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list
     return texts
 
 
-def test_the_quickstart_runs_a_mission_in_code_and_plots_it(tmp_path, monkeypatch):
-    outputs = _execute("quickstart.ipynb", tmp_path, monkeypatch)
+def test_the_quickstart_runs_a_mission_in_code_and_plots_it(embedded_home, tmp_path, monkeypatch):
+    outputs = _execute("quickstart.ipynb", embedded_home, tmp_path, monkeypatch)
     ran = outputs[2]
     assert "Completed" in ran and "history of durability" in ran, ran
     table = outputs[3]
@@ -42,8 +42,10 @@ def test_the_quickstart_runs_a_mission_in_code_and_plots_it(tmp_path, monkeypatc
     assert "image/png" in outputs[4]  # the plot of step timings
 
 
-def test_the_spec_notebook_validates_runs_and_answers_an_approval(tmp_path, monkeypatch):
-    outputs = _execute("specs_and_approvals.ipynb", tmp_path, monkeypatch)
+def test_the_spec_notebook_validates_runs_and_answers_an_approval(
+    embedded_home, tmp_path, monkeypatch
+):
+    outputs = _execute("specs_and_approvals.ipynb", embedded_home, tmp_path, monkeypatch)
     assert "unknown agent 'shel'" in outputs[1] and "unknown step 'fech'" in outputs[1]
     assert outputs[2].count("[]") == 1  # the demo spec is valid
     assert "review" in outputs[3] and "approval" in outputs[3]

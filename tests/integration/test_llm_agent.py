@@ -107,9 +107,14 @@ def test_an_unknown_provider_is_a_clear_failure(prefect_api):
 
 def test_the_secret_is_in_no_log_result_artifact_or_state(provider, llm_server):
     from prefect import get_client
-    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterId,
+        LogFilter,
+        LogFilterFlowRunId,
+    )
 
-    from autoagent import runs
+    from autoagent.reader import open_reader
     from autoagent.settings import get_settings
 
     llm_server.reply((200, "chat_completion"), (429, "rate_limit"), (400, "bad_request"))
@@ -120,13 +125,14 @@ def test_the_secret_is_in_no_log_result_artifact_or_state(provider, llm_server):
     seen: list[str] = []
     with get_client(sync_client=True) as client:
         for run in finished:
-            flow_runs = runs.descendant_runs(run.flow_run.id)
-            ids = [f.id for f in flow_runs]
+            with open_reader() as reader:
+                ids = [f.id for f in reader.descendants(run.flow_run.id)]
             logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=ids)))
             assert logs, "the runs wrote no logs: nothing was searched"
             seen += [log.message for log in logs]
-            seen += [f.model_dump_json() for f in flow_runs]
-            for task_run in runs.task_runs(ids):
+            seen += [client.read_flow_run(i).model_dump_json() for i in ids]
+            in_runs = FlowRunFilter(id=FlowRunFilterId(any_=ids))
+            for task_run in client.read_task_runs(flow_run_filter=in_runs):
                 seen.append(task_run.model_dump_json())
         artifacts = client.read_artifacts()
         assert artifacts, "no artifacts: nothing was searched"

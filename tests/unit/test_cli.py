@@ -123,3 +123,37 @@ def test_run_refuses_an_asset_key_that_is_not_a_uri(tmp_path):
     assert result.exit_code == 2
     assert "step 'a', field 'asset': Key must be a valid URI" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def _imports_prefect(*args: str) -> tuple[bool, str]:
+    """Run the CLI with ``args`` in a fresh interpreter: whether Prefect got imported, and what
+    it printed."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom autoagent.cli import app\n"
+        "try:\n    app(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+        "print('PREFECT-LOADED' if 'prefect' in sys.modules else 'PREFECT-ABSENT')"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120
+    )
+    return "PREFECT-LOADED" in done.stdout, done.stdout + done.stderr
+
+
+def test_validate_help_and_the_read_commands_import_no_prefect(tmp_path):
+    spec = Path(__file__).resolve().parents[2] / "examples" / "demo.yaml"
+    loaded, output = _imports_prefect("validate", str(spec))
+    assert "is valid" in output and not loaded, output
+    loaded, output = _imports_prefect("--help")
+    assert "validate" in output and not loaded, output
+    for command in (["list"], ["status", "00000000-0000-0000-0000-000000000000"]):
+        loaded, output = _imports_prefect(*command)  # the unit tests' API is a dead address
+        assert "cannot reach the Prefect API" in output and not loaded, output
+
+
+def test_no_server_is_exit_code_4_with_one_line(tmp_path):
+    result = runner.invoke(app, ["list"])
+    assert result.exit_code == 4
+    assert result.stderr.count("\n") == 1 and "cannot reach the Prefect API" in result.stderr

@@ -1,4 +1,7 @@
-"""The status tree from server records, including records a killed process never finished."""
+"""The status tree from server records, including records a killed process never finished.
+
+The records are Prefect's own objects as the REST API serializes them, read back as
+autoagent.records models, as ``autoagent status`` reads them."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from prefect.client.schemas.objects import FlowRun, TaskRun
 from prefect.states import Completed, Failed, Running
 
 from autoagent import status
+from autoagent.records import FlowRunRecord, TaskRunRecord
 
 SPEC = {
     "name": "m",
@@ -20,12 +24,13 @@ SPEC = {
 }
 
 
-def _root(state) -> FlowRun:
-    return FlowRun(id=uuid4(), name="m-1", flow_id=uuid4(), parameters={"spec": SPEC}, state=state)
+def _root(state) -> FlowRunRecord:
+    run = FlowRun(id=uuid4(), name="m-1", flow_id=uuid4(), parameters={"spec": SPEC}, state=state)
+    return FlowRunRecord.model_validate(run.model_dump(mode="json"))
 
 
-def _task(name: str, state, root: FlowRun) -> TaskRun:
-    return TaskRun(
+def _task(name: str, state, root: FlowRunRecord) -> TaskRunRecord:
+    run = TaskRun(
         id=uuid4(),
         name=name,
         flow_run_id=root.id,
@@ -34,6 +39,7 @@ def _task(name: str, state, root: FlowRun) -> TaskRun:
         state=state,
         created=datetime.now(UTC),
     )
+    return TaskRunRecord.model_validate(run.model_dump(mode="json"))
 
 
 def test_completed_mission_shows_steps_with_lost_records_as_completed():
@@ -74,7 +80,8 @@ def test_waiting_step_shows_what_it_waits_for_and_how_to_answer():
         "waits for approval: 'Go?'; form: approved: boolean, n: integer"
     )
     assert answer_lines(tree) == [
-        f"b: autoagent approve {root.id} --step b [--reject] [--comment TEXT] --field n=…"
+        f"b: autoagent approve {root.id} --step b --field n=… [--comment TEXT]"
+        " (or --reject, which needs no fields)"
     ]
 
 

@@ -11,6 +11,7 @@ def test_public_api_is_pinned() -> None:
         "AgentOutput",
         "BaseAgent",
         "agent_names",
+        "error_kinds",
         "get_agent",
         "register",
         "run_agent",

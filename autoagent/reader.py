@@ -1,0 +1,181 @@
+"""Reading mission runs back from the Prefect server, over its REST API, without Prefect's client.
+
+Importing Prefect costs ~2.5 s on a small machine; ``autoagent status`` and ``list`` need four
+or five small queries. So everything that reads runs to show them (status, list, reports, what a
+run waits for) reads them here, with httpx, as ``autoagent.records`` models. Operations that
+change runs go through Prefect's client (autoagent.runs).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import httpx
+
+from autoagent.connection import Access, access
+from autoagent.errors import RunError, ServerError
+from autoagent.records import FlowRunRecord, TaskRunRecord, parse_run_id
+
+PAGE = 200
+_EPOCH = datetime.min.replace(tzinfo=UTC)
+WAIT_PREFIX = "autoagent-wait-"
+"""The flow run inputs that say a step waits (written by autoagent.waits)."""
+
+
+class Reader:
+    """A few read-only queries on one HTTP connection to the API."""
+
+    def __init__(self, api: Access, timeout: float = 30.0):
+        self.api = api
+        # plain HTTP needs no TLS context, and building one loads the CA bundle (~0.15 s)
+        verify = api.verify if api.url.startswith("https:") else False
+        self._http = httpx.Client(
+            base_url=api.url, headers=api.headers, verify=verify, timeout=timeout
+        )
+        self._csrf: dict[str, str] = {}
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- runs --------------------------------------------------------------------------------
+    def root_run(self, run_id: str | UUID) -> FlowRunRecord:
+        """The root mission run with that id; RunError if there is none or it is a group's."""
+        found = self.flow_run(parse_run_id(str(run_id)))
+        if found.parent_task_run_id is not None:
+            raise RunError(f"run {run_id} is a group or child run: use its root mission run")
+        return found
+
+    def flow_run(self, run_id: UUID) -> FlowRunRecord:
+        response = self._call("GET", f"/flow_runs/{run_id}", missing_ok=True)
+        if response is None:
+            raise RunError(f"no mission run {run_id} on this server ({self.api.url})")
+        return FlowRunRecord.model_validate(response.json())
+
+    def descendants(self, root: UUID) -> list[FlowRunRecord]:
+        """The root run and every group or child run under it."""
+        found = [self.flow_run(root)]
+        frontier = [root]
+        while frontier:
+            children = self.flow_runs({"parent_flow_run_id": {"any_": [str(i) for i in frontier]}})
+            found.extend(children)
+            frontier = [c.id for c in children]
+        return found
+
+    def flow_runs(
+        self,
+        flow_runs: dict[str, Any],
+        flows: dict[str, Any] | None = None,
+        sort: str | None = None,
+        limit: int | None = None,
+    ) -> list[FlowRunRecord]:
+        """Flow runs matching a filter (the REST API's FlowRunFilter, as JSON), page by page."""
+        found: list[FlowRunRecord] = []
+        while True:
+            size = PAGE if limit is None else min(PAGE, limit - len(found))
+            body: dict[str, Any] = {"flow_runs": flow_runs, "limit": size, "offset": len(found)}
+            if flows:
+                body["flows"] = flows
+            if sort:
+                body["sort"] = sort
+            page = self._call("POST", "/flow_runs/filter", json=body).json()
+            found.extend(FlowRunRecord.model_validate(r) for r in page)
+            if len(page) < size or (limit is not None and len(found) >= limit):
+                return found
+
+    def task_runs(self, flow_run_ids: list[UUID]) -> list[TaskRunRecord]:
+        """Every task run of these flow runs."""
+        found: list[TaskRunRecord] = []
+        if not flow_run_ids:
+            return found
+        ids = [str(i) for i in flow_run_ids]
+        while True:
+            body = {"flow_runs": {"id": {"any_": ids}}, "limit": PAGE, "offset": len(found)}
+            page = self._call("POST", "/task_runs/filter", json=body).json()
+            found.extend(TaskRunRecord.model_validate(r) for r in page)
+            if len(page) < PAGE:
+                return found
+
+    def recent(self, limit: int = 20) -> list[FlowRunRecord]:
+        """Top-level mission runs, newest first: spec missions (the ``mission`` flow) and missions
+        written as code (tagged ``autoagent``)."""
+        top = {"parent_task_run_id": {"is_null_": True}}
+        found: dict[UUID, FlowRunRecord] = {}
+        for flows, tags in ((({"name": {"any_": ["mission"]}}), None), (None, ["autoagent"])):
+            query = {**top, "tags": {"all_": tags}} if tags else top
+            for run in self.flow_runs(query, flows=flows, sort="START_TIME_DESC", limit=limit):
+                found[run.id] = run
+        newest = sorted(
+            found.values(), key=lambda r: r.start_time or r.created or _EPOCH, reverse=True
+        )
+        return newest[:limit]
+
+    # -- what runs wait for, and what they recorded -------------------------------------------
+    def waiting(self, run_id: UUID) -> list[dict[str, Any]]:
+        """Every step of the run that waits now (its wait markers), oldest wait first."""
+        body = {"prefix": WAIT_PREFIX, "limit": 500, "exclude_keys": []}
+        found = self._call("POST", f"/flow_runs/{run_id}/input/filter", json=body).json()
+        markers = [_json(item.get("value")) for item in found]
+        return sorted((m for m in markers if isinstance(m, dict)), key=lambda m: m.get("since", ""))
+
+    def events(self, event_filter: dict[str, Any]) -> list[dict[str, Any]]:
+        """Every event matching a filter (the REST API's EventFilter, as JSON)."""
+        page = self._call("POST", "/events/filter", json={"filter": event_filter, "limit": 50})
+        data = page.json()
+        found = list(data.get("events", []))
+        while data.get("next_page"):
+            data = self._call("GET", data["next_page"]).json()
+            found.extend(data.get("events", []))
+        return found
+
+    # -- transport -----------------------------------------------------------------------------
+    def _call(self, method: str, path: str, *, missing_ok: bool = False, **kw: Any) -> Any:
+        try:
+            response = self._http.request(method, path, headers=self._csrf, **kw)
+            if response.status_code == 403 and "CSRF" in response.text and method != "GET":
+                self._csrf = self._csrf_headers()
+                response = self._http.request(method, path, headers=self._csrf, **kw)
+        except httpx.HTTPError as exc:
+            raise ServerError(f"cannot reach the Prefect API at {self.api.url}: {exc}") from None
+        if missing_ok and response.status_code == 404:
+            return None
+        if response.status_code in (401, 403):
+            raise ServerError(
+                f"the Prefect API at {self.api.url} refused the request ({response.status_code}):"
+                " check PREFECT_API_AUTH_STRING or PREFECT_API_KEY"
+            )
+        if response.is_error:
+            raise ServerError(
+                f"the Prefect API at {self.api.url} answered {response.status_code} to"
+                f" {method} {path}: {response.text[:300]}"
+            )
+        return response
+
+    def _csrf_headers(self) -> dict[str, str]:
+        client = str(uuid.uuid4())
+        response = self._http.get("/csrf-token", params={"client": client})
+        if response.is_error:
+            return {}
+        return {"Prefect-Csrf-Token": response.json()["token"], "Prefect-Csrf-Client": client}
+
+
+@contextlib.contextmanager
+def open_reader() -> Iterator[Reader]:
+    """A reader of the configured API (call ``connection.ensure_api`` first)."""
+    reader = Reader(access())
+    try:
+        yield reader
+    finally:
+        reader.close()
+
+
+def _json(value: Any) -> Any:
+    try:
+        return json.loads(value) if isinstance(value, str) else value
+    except ValueError:
+        return None
