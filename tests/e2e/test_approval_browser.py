@@ -4,9 +4,11 @@ the default (V2) UI and in the V1 UI that the run's log link opens."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
 
 import pytest
 
@@ -38,7 +40,7 @@ def browser():
         browser.close()
 
 
-def _mission() -> dict:
+def _mission(**approval: object) -> dict:
     return {
         "name": f"browser-{uuid.uuid4().hex[:8]}",
         "steps": [
@@ -53,6 +55,7 @@ def _mission() -> dict:
                         "ticket": {"type": "int", "description": "Change ticket"},
                         "region": {"type": "enum", "choices": ["eu", "us"], "default": "eu"},
                     },
+                    **approval,
                 },
             },
             {
@@ -84,21 +87,29 @@ def _open_form_v2(page, base: str, run_id: str) -> None:
     page.get_by_role("menuitem", name="Resume").click()
 
 
-@pytest.mark.parametrize(
+UIS = pytest.mark.parametrize(
     ("ui", "open_form", "submit"),
-    [
-        ("v2", _open_form_v2, "Resume"),
-        ("v1", _open_form_v1, "Submit"),
-    ],
+    [("v2", _open_form_v2, "Resume"), ("v1", _open_form_v1, "Submit")],
 )
-def test_approval_answered_in_the_prefect_ui(prefect_api, browser, ui, open_form, submit):
-    run = Background(_mission())
+"""The default (V2) UI, and the V1 UI that the run's log link opens: each opens the form its way."""
+
+
+@contextlib.contextmanager
+def _form(prefect_api: str, browser, open_form, run: Background) -> Iterator:
+    """The page and the dialog of the run's approval form, once the step waits for it."""
     run.until_waiting("review")
-    base = prefect_api.removesuffix("/api")
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
-        open_form(page, base, run.id)
-        dialog = page.get_by_role("dialog")
+        open_form(page, prefect_api.removesuffix("/api"), run.id)
+        yield page, page.get_by_role("dialog")
+    finally:
+        page.close()
+
+
+@UIS
+def test_approval_answered_in_the_prefect_ui(prefect_api, browser, ui, open_form, submit):
+    run = Background(_mission())
+    with _form(prefect_api, browser, open_form, run) as (page, dialog):
         dialog.get_by_text("Ship v1.2.3?").wait_for()  # the title, rendered from the build
         dialog.get_by_text("The build made v1.2.3.").wait_for()  # the description, rendered
         assert "**" not in dialog.inner_text()  # as markdown
@@ -107,10 +118,25 @@ def test_approval_answered_in_the_prefect_ui(prefect_api, browser, ui, open_form
         dialog.locator("input").filter(has_not=page.locator("[role=switch]")).last.fill("42")
         dialog.get_by_role("button", name=submit).click()
         done = run.finish(timeout=60)
-    finally:
-        page.close()
     assert done.state.is_completed(), done.state
     answer = done.outputs()["ship"]
     assert answer["approved"] is True
     assert answer["comment"] == f"looks good from {ui}"
     assert answer["ticket"] == 42 and answer["region"] == "eu"
+
+
+@UIS
+def test_a_rejection_in_the_prefect_ui_needs_no_field(prefect_api, browser, ui, open_form, submit):
+    run = Background(_mission(on_reject="continue"))
+    with _form(prefect_api, browser, open_form, run) as (_page, dialog):
+        dialog.get_by_text("Change ticket (required to approve)").wait_for()  # the form says so
+        if ui == "v2":  # the V2 UI sends no value for a switch nobody touched: say no explicitly
+            dialog.get_by_role("switch").first.click()
+            dialog.get_by_role("switch").first.click()
+        dialog.locator("textarea").first.fill(f"not yet, from {ui}")
+        dialog.get_by_role("button", name=submit).click()  # the ticket left empty
+        done = run.finish(timeout=60)
+    assert done.state.is_completed(), done.state
+    answer = done.outputs()["ship"]
+    assert answer["approved"] is False and answer["ticket"] is None
+    assert answer["comment"] == f"not yet, from {ui}"

@@ -139,6 +139,24 @@ def test_answer_from_the_cli(tmp_path, prefect_server, prefect_api):
     assert late.returncode == 3 and "already ended" in late.stderr
 
 
+def test_a_rejection_from_the_cli_needs_no_field(tmp_path, prefect_server, prefect_api):
+    env = cli_env(prefect_server.env())
+    process, run_id = _start_until_legal_waits(tmp_path, env, "cli-reject")
+    try:
+        missing = autoagent("approve", run_id, "--comment", "yes", env=env)
+        assert missing.returncode == 2 and "'ticket' is a required property" in missing.stderr
+        assert _waiting_on(run_id, "legal")
+        rejected = autoagent("approve", run_id, "--reject", "--comment", "no", env=env)
+        assert rejected.returncode == 0, rejected.stderr
+        assert rejected.stdout.startswith("rejected:")
+        assert process.wait(timeout=60) == 1  # on_reject: fail
+    finally:
+        kill_group(process)
+    status = autoagent("status", run_id, env=env)
+    assert "legal  failed" in status.stdout and "rejected: no" in status.stdout, status.stdout
+    assert lines_in(tmp_path, "package") == 0
+
+
 def test_crash_while_waiting_never_asks_an_answered_form_again(
     tmp_path, prefect_server, prefect_api
 ):

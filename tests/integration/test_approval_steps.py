@@ -70,6 +70,21 @@ def test_approved_from_python_with_fields(prefect_api, tmp_path):
     assert run.waiting() == []
 
 
+def test_a_rejection_needs_no_field_an_approval_still_does(prefect_api, tmp_path):
+    fields = {"ticket": {"type": "int"}, "region": {"type": "enum", "choices": ["eu", "us"]}}
+    run = Background(_mission(tmp_path, {"fields": fields, "on_reject": "continue"}))
+    run.until_waiting("review")
+    with pytest.raises(AutoAgentError, match="'ticket' is a required property"):
+        waits.approve(run.id, approved=True, fields={"region": "eu"})
+    assert run.until_waiting("review", timeout=5)
+    waits.approve(run.id, approved=False, comment="no", fields={"region": None})
+    done = run.finish()
+    assert done.state.is_completed(), done.state
+    answer = done.outputs()["ship"]
+    assert answer["approved"] is False and answer["comment"] == "no"
+    assert answer["ticket"] is None and answer["region"] is None
+
+
 def test_rejected_fails_the_step_and_blocks_dependents(prefect_api, tmp_path):
     run = Background(_mission(tmp_path, {}))
     run.until_waiting("review")

@@ -23,13 +23,16 @@ def test_form_has_approved_comment_and_the_fields():
     props = schema["properties"]
     assert set(props) == {"approved", "comment", "region", "replicas", "ratio", "dry"}
     assert props["region"]["enum"] == ["eu", "us"]
+    assert "default" not in props["region"]  # the UI shows an empty input, sends no value
     assert props["replicas"] == {
         "default": 2,
         "description": "How many",
         "title": "Replicas",
         "type": "integer",
     }
-    assert sorted(schema["required"]) == ["approved", "region"]
+    assert schema["required"] == ["approved"]  # a rejection needs no field
+    assert schema["then"]["required"] == ["region"]  # an approval needs those without default
+    assert props["region"]["description"] == "Required to approve"  # the form says so
     assert schema["additionalProperties"] is False
 
 
@@ -57,6 +60,25 @@ def test_answers_that_do_not_fit_are_refused_with_the_reason(answer, reason):
 def test_an_answer_that_fits_passes():
     schema = approvals.form_schema(approvals.form_model(_approval(n={"type": "int"}), "t", ""))
     approvals.check_answer(schema, {"approved": False, "n": 3, "comment": "no"})
+    approvals.check_answer(schema, {"approved": True, "n": 3})
+
+
+def test_a_rejection_needs_no_field_an_approval_needs_each_without_default():
+    spec = _approval(
+        n={"type": "int", "description": "Ticket"}, kind={"type": "enum", "choices": ["a", "b"]}
+    )
+    schema = approvals.form_schema(approvals.form_model(spec, "t", ""))
+    assert schema["properties"]["n"]["description"] == "Ticket (required to approve)"
+    approvals.check_answer(schema, {"approved": False})
+    approvals.check_answer(schema, {"approved": False, "comment": "not now"})
+    with pytest.raises(ValueError, match="None is not of type 'integer'"):
+        approvals.check_answer(schema, {"approved": True, "n": None, "kind": "a"})
+    with pytest.raises(ValueError, match="'x' is not of type 'integer'"):
+        approvals.check_answer(schema, {"approved": False, "n": "x"})
+    with pytest.raises(ValueError, match="'n' is a required property"):
+        approvals.check_answer(schema, {"approved": True, "kind": "a"})
+    with pytest.raises(ValueError, match="'kind' is a required property"):
+        approvals.check_answer(schema, {"approved": True, "n": 1})
 
 
 def test_default_answer_and_output():
