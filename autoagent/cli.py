@@ -24,9 +24,8 @@ import typer
 import yaml
 from rich.console import Console
 
-from autoagent import connection, local_server, prefect_settings
+from autoagent import prefect_settings
 from autoagent.errors import AutoAgentError, RunError, ServerError, SpecError
-from autoagent.records import parse_run_id
 
 app = typer.Typer(
     name="autoagent",
@@ -45,8 +44,17 @@ EXIT_FAILED, EXIT_INPUT, EXIT_REFUSED, EXIT_SERVER = 1, 2, 3, 4
 def _connect(verbose: bool = False) -> str:
     """Before Prefect is imported: AutoAgent's defaults for its settings (its console logs only
     with --verbose), then the API, the local server started if none is configured."""
+    from autoagent.connection import ensure_api
+
     prefect_settings.apply_defaults(prefect_settings.defaults(quiet=not verbose))
-    return connection.ensure_api(say=_say, status=_status)
+    return ensure_api(say=_say, status=_status)
+
+
+def _check_run_id(run_id: str) -> None:
+    """Bad input is refused before any server is involved."""
+    from autoagent.records import parse_run_id
+
+    parse_run_id(run_id)
 
 
 def _say(line: str) -> None:
@@ -167,7 +175,7 @@ def resume(
     """Run a crashed or failed mission again on the same run id; completed steps are not re-run."""
 
     def action() -> int:
-        parse_run_id(run_id)  # bad input is refused before any server is involved
+        _check_run_id(run_id)
         _connect(verbose)
         from autoagent import runs
 
@@ -252,7 +260,7 @@ def status_command(
     """Show the tree of groups and steps of a run: state, attempts, duration, errors."""
 
     def action() -> int:
-        parse_run_id(run_id)  # bad input is refused before any server is involved
+        _check_run_id(run_id)
         _connect()
         _print_status(run_id)
         return 0
@@ -317,7 +325,7 @@ def approve(
 
     def action() -> int:
         fields = parse_params(field, option="--field")
-        parse_run_id(run_id)  # bad input is refused before any server is involved
+        _check_run_id(run_id)
         _connect()
         from autoagent import waits
 
@@ -344,7 +352,7 @@ def signal(
             payload = json.loads(data)
         except json.JSONDecodeError as exc:
             raise AutoAgentError(f"--data is not JSON: {exc}") from None
-        parse_run_id(run_id)  # bad input is refused before any server is involved
+        _check_run_id(run_id)
         _connect()
         from autoagent import waits
 
@@ -377,7 +385,7 @@ def cancel(run_id: str = typer.Argument(..., metavar="RUN", help="The mission ru
     """Cancel a run that has not finished (its local process is asked to stop)."""
 
     def action() -> int:
-        parse_run_id(run_id)  # bad input is refused before any server is involved
+        _check_run_id(run_id)
         _connect()
         from autoagent import runs
 
@@ -400,6 +408,8 @@ def server_status() -> None:
     """Which server commands use; for the local one, its process, URL, database and log."""
 
     def action() -> int:
+        from autoagent import connection, local_server
+
         configured = prefect_settings.value("PREFECT_API_URL")
         if configured:
             reachable = connection.healthy(connection.access())
@@ -430,6 +440,8 @@ def server_start() -> None:
     """Start the local Prefect server now (commands start it on first use anyway)."""
 
     def action() -> int:
+        from autoagent import local_server
+
         if prefect_settings.value("PREFECT_API_URL"):
             raise RunError("PREFECT_API_URL is set: commands use that server, not a local one")
         server = local_server.ensure(say=_say, status=_status)
@@ -444,6 +456,8 @@ def server_stop() -> None:
     """Stop the local Prefect server of this home (its database stays)."""
 
     def action() -> int:
+        from autoagent import local_server
+
         stopped, stale = local_server.stop()
         if stale:
             _say(stale)

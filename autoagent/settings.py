@@ -1,16 +1,28 @@
-"""AutoAgent's settings: one class, every field described, read from ``AUTOAGENT_*`` variables."""
+"""AutoAgent's settings: one class, every field described, read from ``AUTOAGENT_*`` variables.
+
+A plain pydantic model read from the environment by ``from_environment`` (a field's variable is
+``AUTOAGENT_`` + its name in capitals; a mapping is given as JSON): pydantic-settings would do
+the same, but importing it costs ~0.25 s, which every command would pay.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
+from typing import get_origin
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from autoagent.errors import AutoAgentError
+
+PREFIX = "AUTOAGENT_"
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="AUTOAGENT_", extra="ignore")
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     home: Path = Field(
         Path.home() / ".autoagent",
@@ -71,7 +83,30 @@ class Settings(BaseSettings):
     def results_dir(self) -> Path:
         return self.results_path or self.home / "results"
 
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> Settings:
+        """The settings the ``AUTOAGENT_*`` variables give; AutoAgentError names a bad one."""
+        values: dict[str, object] = {}
+        for name, field in cls.model_fields.items():
+            variable = PREFIX + name.upper()
+            if variable not in environ:
+                continue
+            raw = environ[variable]
+            if get_origin(field.annotation) is dict or field.annotation is dict:
+                try:
+                    values[name] = json.loads(raw)
+                except ValueError:
+                    raise AutoAgentError(f"{variable} is not JSON: {raw!r}") from None
+            else:
+                values[name] = raw
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            variable = PREFIX + str(first["loc"][0]).upper() if first["loc"] else PREFIX + "*"
+            raise AutoAgentError(f"{variable}: {first['msg']}") from None
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    return Settings.from_environment()

@@ -268,12 +268,14 @@ class _Checker:
         from autoagent.agents import agent_names, get_agent, validate_input
 
         sid, prefix = node.label, "".join(f"{p}." for p in at)
-        names = agent_names()
-        if agent not in names:
+        try:
+            found = get_agent(agent)  # a built-in needs no scan of the installed entry points
+        except KeyError:
+            names = agent_names()
             message = f"unknown agent {agent!r}{hint(agent, names)}"
             self.add(sid, f"{prefix}agent", message, (*node.loc, *at, "agent"))
             return
-        known = list(get_agent(agent).input_model.model_fields)
+        known = list(found.input_model.model_fields)
         for text in validate_input(agent, agent_input or {}):
             where, _, message = text.partition(": ")  # "input.command: Field required"
             if not message:
