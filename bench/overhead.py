@@ -58,6 +58,8 @@ from rich.progress import (  # noqa: E402
 )
 from systems import LABELS, RESUMABLE, SYSTEMS, Scale  # noqa: E402
 
+from autoagent import prefect_settings  # noqa: E402
+
 SCENARIOS = ("chain", "fanout", "resume")
 SERVERS = {
     "stack": "self-hosted stack of `make stack-up` (API, services and worker processes, Redis)",
@@ -257,10 +259,11 @@ class Bench:
         os.environ.update(client)  # for this process too, before anything imports prefect
         for system in users:
             self.env[system].update(client)
-        # What `autoagent run` sets before importing Prefect (autoagent.cli._prepare_environment);
+        # What `autoagent run` sets before importing Prefect (autoagent.prefect_settings.defaults);
         # the console level for both, so neither is timed printing to a terminal.
         if "autoagent" in users:
-            self.env["autoagent"].setdefault("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "30")
+            for name, value in prefect_settings.defaults(quiet=True).items():
+                self.env["autoagent"].setdefault(name, value)
         for system in users:
             self.env[system].setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
         self.console.print(

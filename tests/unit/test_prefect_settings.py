@@ -49,7 +49,7 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 def test_the_cli_defaults_are_the_ones_prefect_uses(tmp_path):
     env = _env(tmp_path, PREFECT_API_URL="http://127.0.0.1:9/api")  # no server is started
-    code = "from autoagent.cli import _connect\n_connect()\n" + _READ
+    code = "from autoagent.cli.output import connect\nconnect()\n" + _READ
     code += textwrap.dedent(
         """
         import logging
