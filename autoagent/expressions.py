@@ -34,6 +34,7 @@ ALLOWED_TESTS: frozenset[str] = frozenset(
 )
 MAX_SOURCE = 10_000  # characters of template source
 MAX_RESULT = 1_000_000  # characters/items a single string or sequence operation may build
+MAX_NESTING = 50  # levels of brackets in one expression (beyond `{{ }}` itself)
 
 
 @dataclass(frozen=True)
@@ -272,10 +273,29 @@ def _is_seq(node: nodes.Node) -> bool:
 def _parse(text: str) -> nodes.Template:
     if len(text) > MAX_SOURCE:
         raise ExpressionError(f"expression too long ({len(text)} > {MAX_SOURCE} characters)")
+    if _nesting(text) > MAX_NESTING:  # Jinja's parser recurses: refuse before it would
+        raise ExpressionError(f"nested too deeply (more than {MAX_NESTING} levels of brackets)")
     try:
         return _env.parse(text)
     except TemplateSyntaxError as exc:
         raise ExpressionError(f"syntax error (line {exc.lineno}): {exc.message}") from None
+    except RecursionError:  # operators chained past reason (`not not not ...`)
+        raise ExpressionError("nested too deeply for the expression parser") from None
+    except (ValueError, OverflowError) as exc:  # a number literal Python will not convert
+        detail = "a number has more than 4300 digits" if "digits" in str(exc) else str(exc)
+        raise ExpressionError(f"syntax error: {detail}") from None
+
+
+def _nesting(text: str) -> int:
+    """The deepest nesting of brackets in ``text`` (quotes ignored: an upper bound is enough)."""
+    depth = deepest = 0
+    for char in text:
+        if char in "([{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in ")]}":
+            depth -= 1
+    return deepest
 
 
 @functools.lru_cache(maxsize=4096)

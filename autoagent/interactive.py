@@ -27,18 +27,18 @@ from autoagent.spec import MissionSpec
 from autoagent.status import MissionStatus, StepStatus
 
 
-def problems(spec: str | Path | dict[str, Any]) -> list[str]:
-    """The validation problems of a spec (a file path, YAML or JSON text, or a dict), one line
+def problems(spec: str | Path | dict[str, Any] | Any) -> list[str]:
+    """The validation problems of a spec (a file path, YAML or JSON text, or data), one line
     each, naming the mission, the step and the field; empty when the spec is valid."""
     from autoagent.spec import load, loads, validate_data
 
     try:
-        if isinstance(spec, dict):
-            validate_data(spec)
-        elif isinstance(spec, Path) or _names_a_file(spec):
+        if isinstance(spec, Path) or (isinstance(spec, str) and _names_a_file(spec)):
             load(spec)
-        else:
+        elif isinstance(spec, str):
             loads(spec)
+        else:  # a dict, or anything else: data, which gets its problems too
+            validate_data(spec)
     except SpecError as exc:
         return [str(p) for p in exc.problems]
     return []

@@ -65,6 +65,41 @@ class Settings(BaseModel):
         " which starts a scheduled run that much early.",
     )
 
+    mission_roots: list[Path] = Field(
+        default_factory=list,
+        description="Folders (separated by the OS path separator, ':' on Linux) a `mission:`"
+        " step may read child missions from, besides the folder of the spec that runs.",
+    )
+    max_spec_bytes: int = Field(
+        10_000_000, ge=1, description="Largest spec a command or API reads, in bytes."
+    )
+    max_expanded_bytes: int = Field(
+        10_000_000,
+        ge=1,
+        description="Largest size of a spec once its YAML aliases are expanded (about the JSON"
+        " sent to the server), in bytes: an alias bomb stops here.",
+    )
+    max_spec_values: int = Field(
+        1_000_000, ge=1, description="Most values (scalars, lists, mappings) in a spec."
+    )
+    max_depth: int = Field(
+        100, ge=4, le=400, description="Deepest nesting of lists and mappings in a spec."
+    )
+    max_steps: int = Field(
+        20_000, ge=1, description="Most steps in one mission spec (groups count, items do not)."
+    )
+    max_for_each: int = Field(
+        10_000,
+        ge=1,
+        description="Most items one for_each fans out to: checked at validation when the list is"
+        " written in the spec, at run time before any item starts otherwise.",
+    )
+    max_expression_output: int = Field(
+        1_000_000,
+        ge=1,
+        description="Most characters (or items) one expression may build while it renders.",
+    )
+
     server_port: int | None = Field(
         None,
         ge=1,
@@ -97,6 +132,8 @@ class Settings(BaseModel):
                     values[name] = json.loads(raw)
                 except ValueError:
                     raise AutoAgentError(f"{variable} is not JSON: {raw!r}") from None
+            elif get_origin(field.annotation) is list:
+                values[name] = [part for part in raw.split(os.pathsep) if part]
             else:
                 values[name] = raw
         try:

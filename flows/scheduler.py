@@ -155,6 +155,11 @@ class Scheduler(WaitingUnits):
             items = expressions.render(_bare(step.for_each), context)
             if not isinstance(items, list):
                 raise ExpressionError(f"for_each must give a list, got {type(items).__name__}")
+            widest = get_settings().max_for_each
+            if len(items) > widest:  # before any item starts: a million tasks drown the server
+                raise ExpressionError(
+                    f"{len(items)} items: at most {widest} (limit AUTOAGENT_MAX_FOR_EACH)"
+                )
         except ExpressionError as exc:
             running[self._submit(step, None, NO_ITEM, error=f"for_each: {exc}")] = (
                 step,

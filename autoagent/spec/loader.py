@@ -1,28 +1,28 @@
 """Reading spec files: YAML or JSON text into plain data plus a map from paths to line numbers.
 
-JSON text is also composed by the YAML parser (JSON is, in practice, YAML) only to learn where each
-key starts, so problems in JSON specs carry lines too. YAML aliases are followed when indexing, with
-a cap on the expanded size: a "billion laughs" document or a recursive alias is a reading problem,
-not a hang.
+Every limit is checked while reading, before memory grows: the file's size before it is read,
+the values, expanded bytes and depth as libyaml's events arrive (``events.py``). JSON data comes
+from ``json.loads``; its text is also scanned as YAML (JSON is, in practice, YAML) only to learn
+where each key starts, so problems in JSON specs carry lines too.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
-import re
+import string
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from autoagent.errors import Problem
+from autoagent.settings import get_settings
+from autoagent.spec import events
+from autoagent.spec.events import Budget, Loc, ReadError
 
-Loc = tuple[str | int, ...]
+__all__ = ["Document", "Loc", "budget", "read_file", "read_text"]
 
-MAX_NODES = 100_000  # values in a document once its YAML aliases are expanded
-MAX_DEPTH = 100  # levels of nesting
-TOO_DEEP = f"nested too deeply (more than {MAX_DEPTH} levels)"
+_NAME_CHARS = frozenset(string.ascii_letters + string.digits + "_.-")
 
 
 @dataclass
@@ -38,6 +38,7 @@ class Document:
     problems: list[Problem] = field(default_factory=list)
     file: str | None = None
     duplicates: list[tuple[Loc, int]] = field(default_factory=list)
+    bad_values: list[tuple[Loc, str]] = field(default_factory=list)  # read as null
 
     def line(self, loc: Loc) -> int | None:
         """The line of ``loc`` or of its nearest ancestor that has one."""
@@ -48,8 +49,17 @@ class Document:
         return self.lines.get(())
 
 
+def budget() -> Budget:
+    """A fresh reading budget from the settings."""
+    settings = get_settings()
+    return Budget(settings.max_spec_values, settings.max_expanded_bytes, settings.max_depth)
+
+
 def read_text(text: str, *, file: str | None = None, fmt: str | None = None) -> Document:
     """Parse ``text`` as JSON (``fmt="json"`` or a leading ``{``) or YAML (everything else)."""
+    limit = get_settings().max_spec_bytes
+    if len(text) > limit:  # characters: a cheap lower bound of the bytes
+        return _too_large(len(text), limit, text, file)
     if fmt == "json" or (fmt is None and text.lstrip().startswith("{")):
         return _read_json(text, file)
     return _read_yaml(text, file)
@@ -57,52 +67,63 @@ def read_text(text: str, *, file: str | None = None, fmt: str | None = None) -> 
 
 def read_file(path: str | Path) -> Document:
     path = Path(path)
+    limit = get_settings().max_spec_bytes
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        problem = Problem(mission=path.stem, step=None, field=None, message=f"cannot read: {exc}")
+        with path.open("rb") as stream:  # at most the limit: /dev/zero is not read to the end
+            raw = stream.read(limit + 1)
+        if len(raw) > limit:
+            return _too_large(None, limit, "", str(path))
+        text = raw.decode("utf-8")
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        message = f"cannot read: {_reason(exc)}"
+        problem = Problem(mission=path.stem, step=None, field=None, message=message)
         return Document(data=None, problems=[problem], file=str(path))
     fmt = "json" if path.suffix.lower() == ".json" else None
     return read_text(text, file=str(path), fmt=fmt)
 
 
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()  # no path echoed back: the problem names the file already
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def _too_large(size: int | None, limit: int, text: str, file: str | None) -> Document:
+    got = f" ({size} characters)" if size is not None else ""
+    message = f"spec too large{got}: at most {limit} bytes (limit AUTOAGENT_MAX_SPEC_BYTES)"
+    return _malformed(message, None, text[:10_000], file)
+
+
 def _read_json(text: str, file: str | None) -> Document:
+    doc = Document(data=None, file=file)
+    try:  # limits and positions first, from the text as YAML; the data is what json.loads gives
+        found = events.read(text, budget(), build=False)
+        doc.lines, doc.duplicates = found.lines, found.duplicates
+    except ReadError as exc:
+        if not exc.message.startswith("malformed YAML"):  # a limit: JSON has the same ones
+            return _malformed(exc.message, exc.line, text, file)
+        doc.lines.clear()  # valid JSON that YAML does not read (rare): no lines, that is all
+        doc.duplicates.clear()
     try:
-        data = json.loads(text)
+        doc.data = json.loads(text)
     except json.JSONDecodeError as exc:
         return _malformed(f"malformed JSON: {exc.msg}", exc.lineno, text, file)
     except RecursionError:
-        return _malformed(f"malformed JSON: {TOO_DEEP}", None, text, file)
-    doc = Document(data=data, file=file)
-    try:  # positions only: the data is what json.loads gave
-        node = yaml.compose(text, Loader=_LOADER)
-        if node is not None:
-            _Indexer(doc).index(node, ())
-    except yaml.YAMLError:
-        doc.lines.clear()
-        doc.duplicates.clear()
+        return _malformed(
+            f"malformed JSON: {events.too_deep(budget().max_depth)}", None, text, file
+        )
+    except ValueError as exc:  # an integer past Python's 4300 digits
+        reason = "an integer has more than 4300 digits" if "digits" in str(exc) else str(exc)
+        return _malformed(f"malformed JSON: {reason}", None, text, file)
     return doc
 
 
 def _read_yaml(text: str, file: str | None) -> Document:
-    doc = Document(data=None, file=file)
-    loader = _LOADER(text)
-    try:  # parsed once: the nodes are indexed, then the data is built from them
-        node = loader.get_single_node()
-        if node is not None:
-            _Indexer(doc).index(node, ())  # first: it stops alias bombs before they are built
-            doc.data = loader.construct_document(node)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        if "maximum nesting depth" in reason:  # libyaml's own limit
-            reason = TOO_DEEP
-        return _malformed(f"malformed YAML: {reason}", mark.line + 1 if mark else None, text, file)
-    except RecursionError:
-        return _malformed(f"malformed YAML: {TOO_DEEP}", None, text, file)
-    finally:
-        loader.dispose()
-    return doc
+    try:
+        found = events.read(text, budget())
+    except ReadError as exc:
+        return _malformed(exc.message, exc.line, text, file)
+    return Document(found.data, found.lines, [], file, found.duplicates, found.problems)
 
 
 def _malformed(message: str, line: int | None, text: str, file: str | None) -> Document:
@@ -110,57 +131,19 @@ def _malformed(message: str, line: int | None, text: str, file: str | None) -> D
     return Document(data=None, problems=[problem], file=file)
 
 
-_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-"""libyaml's safe loader where PyYAML was built with it (~10 times faster), else PyYAML's."""
-
-
-class _Indexer:
-    """Records the line of every mapping key and sequence item; notes duplicate keys."""
-
-    def __init__(self, doc: Document):
-        self.doc = doc
-        self.count = 0
-        self.open: set[int] = set()  # ids of the nodes being visited: a repeat is a recursion
-
-    def index(self, node: yaml.Node, loc: Loc) -> None:
-        self.count += 1
-        if self.count > MAX_NODES:
-            message = f"document too large: more than {MAX_NODES} values once aliases expand"
-            raise _Stop(message, node.start_mark.line + 1)
-        if id(node) in self.open:
-            raise _Stop("recursive alias: a value contains itself", node.start_mark.line + 1)
-        if len(loc) > MAX_DEPTH:
-            raise _Stop(TOO_DEEP, node.start_mark.line + 1)
-        self.doc.lines.setdefault(loc, node.start_mark.line + 1)
-        self.open.add(id(node))
-        if isinstance(node, yaml.MappingNode):
-            seen: set[Any] = set()
-            for key_node, value_node in node.value:
-                key = key_node.value if isinstance(key_node, yaml.ScalarNode) else id(key_node)
-                if key in seen:
-                    self.doc.duplicates.append(((*loc, key), key_node.start_mark.line + 1))
-                seen.add(key)
-                self.doc.lines[(*loc, key)] = key_node.start_mark.line + 1
-                self.index(value_node, (*loc, key))
-        elif isinstance(node, yaml.SequenceNode):
-            for i, item in enumerate(node.value):
-                self.index(item, (*loc, i))
-        self.open.discard(id(node))
-
-
-class _Stop(yaml.YAMLError):
-    def __init__(self, problem: str, line: int | None = None):
-        super().__init__(problem)
-        self.problem = problem
-        self.problem_mark = yaml.Mark("", 0, line - 1, 0, "", 0) if line else None
-
-
-_NAME = re.compile(r"""^(?:name\s*:|\s*[{,]?\s*"name"\s*:)\s*["']?([A-Za-z0-9_.-]+)""", re.M)
-
-
 def _guess_name(text: str, file: str | None) -> str:
-    """The mission's name for a problem in text that did not parse: its ``name:`` line if any."""
-    found = _NAME.search(text)
-    if found:
-        return found.group(1)
+    """The mission's name for a problem in text that did not parse: its ``name:`` line if any.
+
+    A plain scan of the first lines, not a regular expression over the whole text: hostile text
+    must not be able to make this slow."""
+    for raw in text[:100_000].splitlines()[:1000]:
+        line = raw.strip().lstrip("{,").strip()
+        for prefix in ("name", '"name"', "'name'"):
+            if line.startswith(prefix) and line[len(prefix) :].lstrip().startswith(":"):
+                if prefix == "name" and raw[:1].isspace():
+                    continue  # an indented `name:` belongs to something inside the spec
+                value = line[len(prefix) :].lstrip()[1:].lstrip().lstrip("\"'")
+                name = "".join(itertools.takewhile(_NAME_CHARS.__contains__, value[:64]))
+                if name:
+                    return name
     return Path(file).stem if file else "<spec>"

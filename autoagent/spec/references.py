@@ -12,9 +12,10 @@ from typing import Any
 
 from autoagent import expressions
 from autoagent.errors import ExpressionError
+from autoagent.spec.hints import Suggestions
 from autoagent.spec.loader import Loc
 from autoagent.spec.shapes import field_name
-from autoagent.spec.tree import Node, ancestors, hint
+from autoagent.spec.tree import Node, Visible, ancestors
 
 
 @dataclass
@@ -22,8 +23,10 @@ class Scope:
     """What the expressions of one step may see."""
 
     params: set[str] | None  # None: unknown (the spec's params are broken themselves)
-    deps: set[str]  # ids whose outputs the step may reference
+    deps: Visible  # ids whose outputs the step may reference
     everywhere: dict[str, Node]  # every id of the mission -> its (first) node
+    param_hints: Suggestions
+    step_hints: Suggestions
 
 
 def expression_problems(node: Node, scope: Scope) -> list[tuple[Loc, str | None, str]]:
@@ -41,9 +44,9 @@ def expression_problems(node: Node, scope: Scope) -> list[tuple[Loc, str | None,
             out.append((loc, fld, f"{what} expression {_short(text)}: {exc}"))
             continue
         for param in sorted(info.param_refs - scope.params if scope.params is not None else ()):
-            out.append((loc, fld, f"unknown param {param!r}{hint(param, scope.params)}"))
+            out.append((loc, fld, f"unknown param {param!r}{scope.param_hints.hint(param)}"))
         own = {f.id} if loc[0] == "compensate" else set()
-        for ref in sorted(info.step_refs - scope.deps - own):
+        for ref in sorted(r for r in info.step_refs - own if r not in scope.deps):
             out.append((loc, fld, _bad_reference(node, ref, scope)))
         if info.uses_item and not (in_group_for_each or (item_ok and f.for_each is not None)):
             out.append(
@@ -55,7 +58,7 @@ def expression_problems(node: Node, scope: Scope) -> list[tuple[Loc, str | None,
 def _bad_reference(node: Node, ref: str, scope: Scope) -> str:
     target = scope.everywhere.get(ref)
     if target is None:
-        return f"references unknown step {ref!r}{hint(ref, scope.everywhere)}"
+        return f"references unknown step {ref!r}{scope.step_hints.hint(ref)}"
     if target is node:
         return f"references its own output (steps.{ref}): a step cannot read its own result"
     for group in ancestors(target):

@@ -14,8 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from autoagent.spec.hints import hint
 from autoagent.spec.loader import Loc
-from autoagent.spec.tree import hint
 
 _EXPECTED = {
     "string_type": "a string",

@@ -9,20 +9,23 @@ checked in ``references.py``.
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError, model_validator
 
-from autoagent.errors import ERROR_KINDS, Problem, SpecError
-from autoagent.spec.loader import MAX_DEPTH, Document, Loc, read_file, read_text
+from autoagent.errors import Problem, SpecError
+from autoagent.settings import get_settings
+from autoagent.spec import step_rules
+from autoagent.spec.children import ChildNotFound, locate
+from autoagent.spec.events import too_deep
+from autoagent.spec.hints import Suggestions, hint
+from autoagent.spec.loader import Document, Loc, budget, read_file, read_text
 from autoagent.spec.models import KIND_ERROR, MissionFields, MissionSpec, StepFields, kind_problems
+from autoagent.spec.plain import PlainError, to_plain
 from autoagent.spec.references import Scope, expression_problems
 from autoagent.spec.shapes import field_name, translate
-from autoagent.spec.tree import Node, all_nodes, cross_group_need, cycles, hint, visible
-
-CHILD_SUFFIXES = (".yaml", ".yml", ".json")
+from autoagent.spec.tree import Node, Tree, cross_group_need, cycles
 
 
 class _AnyKindStep(StepFields):
@@ -50,14 +53,21 @@ def validate_data(data: Any, *, base_dir: str | Path | None = None) -> MissionSp
     return _validate(doc, base_dir=Path(base_dir) if base_dir else None, _seen=frozenset())
 
 
-def _validate(doc: Document, *, base_dir: Path | None = None, _seen: frozenset[str]) -> MissionSpec:
+def _validate(
+    doc: Document,
+    *,
+    base_dir: Path | None = None,
+    _seen: frozenset[str],
+    _root: Path | None = None,
+) -> MissionSpec:
     if doc.file and base_dir is None:
         base_dir = Path(doc.file).resolve().parent
-    checker = _Checker(doc, base_dir or Path.cwd(), _seen)
+    base_dir = base_dir or Path.cwd()
+    checker = _Checker(doc, base_dir, _root or base_dir, _seen)
     try:
         spec = checker.run()
-    except RecursionError:  # data nested beyond reason (text is capped by the loader)
-        checker.add(None, None, f"nested too deeply (more than {MAX_DEPTH} levels)")
+    except RecursionError:  # a safety net: the reading limits keep nesting far below this
+        checker.add(None, None, too_deep(get_settings().max_depth))
         spec = None
     if checker.problems or spec is None:
         raise SpecError(checker.problems)
@@ -66,9 +76,10 @@ def _validate(doc: Document, *, base_dir: Path | None = None, _seen: frozenset[s
 
 
 class _Checker:
-    def __init__(self, doc: Document, base_dir: Path, seen: frozenset[str]):
+    def __init__(self, doc: Document, base_dir: Path, root: Path, seen: frozenset[str]):
         self.doc = doc
         self.base_dir = base_dir
+        self.root = root  # the top-level spec's folder: child missions stay inside it
         self.seen = seen
         self.problems: list[Problem] = list(doc.problems)
         data = doc.data
@@ -77,8 +88,7 @@ class _Checker:
         self.mission = name if isinstance(name, str) and name else fallback
         self.params: set[str] | None = set()  # None: the params are broken, skip their checks
         self.children: dict[str, MissionSpec] = {}
-        self.roots: list[Node] = []
-        self.everywhere: dict[str, Node] = {}
+        self.tree = Tree([])
 
     def add(self, step: str | None, fld: str | None, message: str, loc: Loc = ()) -> None:
         line = self.doc.line(loc) if self.doc.lines else None
@@ -87,9 +97,17 @@ class _Checker:
 
     # -- structure -------------------------------------------------------------------------
     def run(self) -> MissionSpec | None:
-        data = self.doc.data
-        if self.doc.problems and data is None:
+        if self.doc.problems and self.doc.data is None:
             return None
+        try:  # from here on the data is JSON values only, and a copy this check may change
+            data, found = to_plain(self.doc.data, budget())
+        except PlainError as exc:
+            self.add(None, None, exc.message, exc.loc)
+            return None
+        self.doc.data = data
+        for loc, message in [*self.doc.bad_values, *found]:
+            step, rest = self._owner(loc)
+            self.add(step, field_name(rest), message, loc)
         if not isinstance(data, dict):
             self.add(None, None, "a spec must be a mapping with at least 'name' and 'steps'")
             return None
@@ -102,34 +120,55 @@ class _Checker:
             raw_params = data.get("params", {})
             self.params = set(raw_params) if isinstance(raw_params, dict) else None
         raw_steps = data.get("steps")
-        self.roots = self._walk(raw_steps, ("steps",), None) if isinstance(raw_steps, list) else []
-        nodes = all_nodes(self.roots)
-        for node in nodes:
-            if node.sid:
-                self.everywhere.setdefault(node.sid, node)
-        self._check_duplicate_keys(nodes)
+        limit = get_settings().max_steps
+        if isinstance(raw_steps, list) and _count_steps(raw_steps) > limit:
+            message = f"too many steps: more than {limit} (limit AUTOAGENT_MAX_STEPS)"
+            self.add(None, "steps", message, ("steps",))
+            return None
+        roots = self._walk(raw_steps, ("steps",), None) if isinstance(raw_steps, list) else []
+        self.tree = tree = Tree(roots)
+        nodes = tree.nodes
+        self.param_hints = Suggestions(self.params or ())
+        self.step_hints = Suggestions(tree.everywhere)
+        self._check_duplicate_keys()
         self._check_ids(nodes)
-        self._check_scope(self.roots)
+        self._check_scope(None)
         for node in nodes:
-            self._check_scope(node.children)
+            self._check_scope(node)
             if node.fields is not None:
                 self._check_step(node)
         if header is not None and header.defaults.retry_on:
-            loc = ("defaults", "retry_on")
-            self._check_kinds(None, "defaults.retry_on", header.defaults.retry_on, loc)
-        self.limits = set(header.concurrency) if header is not None else None
-        for node in nodes:
-            if node.fields is not None and node.fields.concurrency is not None:
-                self._check_limit(node, node.fields.concurrency)
+            for where, _, message in step_rules.kinds(header.defaults.retry_on):
+                loc = ("defaults", "retry_on", *where[1:])
+                self.add(None, "defaults.retry_on", message, loc)
+        if header is not None:  # else the mission's own declaration is broken: reported already
+            for node in nodes:
+                if node.fields is not None and node.fields.concurrency is not None:
+                    message = step_rules.limit(node.fields.concurrency, set(header.concurrency))
+                    if message:
+                        self.add(node.label, "concurrency", message, (*node.loc, "concurrency"))
         if self.problems or header is None:
             return None
-        built = copy.deepcopy(data)
-        self._inline_children(built["steps"], "")
+        self._inline_children(data["steps"], "")
         try:
-            return MissionSpec.model_validate(built)
+            return MissionSpec.model_validate(data)
         except ValidationError as exc:  # a rule the walk missed: still a SpecError, never a crash
-            self._shape(None, exc, built, (), MissionSpec)
+            self._shape(None, exc, data, (), MissionSpec)
             return None
+
+    def _owner(self, loc: Loc) -> tuple[str | None, Loc]:
+        """The step a location is in (its label) and the location inside that step."""
+        label, start, value = None, 0, self.doc.data
+        for i, part in enumerate(loc):
+            in_list = isinstance(value, list) and isinstance(part, int) and part < len(value)
+            if not (in_list or (isinstance(value, dict) and part in value)):
+                break
+            value = value[part]
+            if i == start + 1 and loc[start] == "steps" and isinstance(value, dict):
+                sid = value.get("id")
+                label = sid if isinstance(sid, str) and sid else f"steps[{part}]"
+                start = i + 1
+        return label, loc[start:]
 
     def _walk(self, raw_steps: list[Any], loc: Loc, parent: Node | None) -> list[Node]:
         nodes = []
@@ -173,12 +212,12 @@ class _Checker:
             self.add(step, fld, message, (*loc, *where))
 
     # -- rules across steps ----------------------------------------------------------------
-    def _check_duplicate_keys(self, nodes: list[Node]) -> None:
+    def _check_duplicate_keys(self) -> None:
+        by_loc = {node.loc: node for node in self.tree.nodes}
         for key_loc, line in self.doc.duplicates:
-            owner = max(
-                (n for n in nodes if key_loc[: len(n.loc)] == n.loc),
-                key=lambda n: len(n.loc),
-                default=None,
+            owner = next(
+                (by_loc[key_loc[:k]] for k in range(len(key_loc), 0, -1) if key_loc[:k] in by_loc),
+                None,
             )
             fld = field_name(key_loc[len(owner.loc) :] if owner else key_loc)
             message = "duplicate key (the later value would silently win)"
@@ -188,16 +227,18 @@ class _Checker:
 
     def _check_ids(self, nodes: list[Node]) -> None:
         for node in nodes:
-            first = self.everywhere.get(node.sid) if node.sid else None
+            first = self.tree.everywhere.get(node.sid) if node.sid else None
             if first is not None and first is not node:
                 line = self.doc.line(first.loc) if self.doc.lines else None
                 at = field_name(first.loc) + (f", line {line}" if line else "")
                 message = f"duplicate id (first used by {at}); ids are unique in a whole mission"
                 self.add(node.sid, "id", message, (*node.loc, "id"))
 
-    def _check_scope(self, nodes: list[Node]) -> None:
-        """needs inside one group: known siblings, no cycles."""
-        siblings = {n.sid: n for n in nodes if n.sid}
+    def _check_scope(self, group: Node | None) -> None:
+        """needs inside one group (``None``: the top level): known siblings, no cycles."""
+        nodes = group.children if group is not None else self.tree.roots
+        siblings = self.tree.siblings(group)
+        everywhere = self.tree.everywhere
         graph: dict[str, list[str]] = {}
         for node in nodes:
             if not node.sid:
@@ -209,11 +250,11 @@ class _Checker:
                     self.add(node.sid, "needs", "a step cannot need itself", loc)
                 elif need in siblings:
                     graph[node.sid].append(need)
-                elif need in self.everywhere:
-                    message = cross_group_need(node, self.everywhere[need])
+                elif need in everywhere:
+                    message = cross_group_need(node, everywhere[need])
                     self.add(node.sid, "needs", message, loc)
                 else:
-                    message = f"unknown step {need!r}{hint(need, siblings)}"
+                    message = f"unknown step {need!r}{self.tree.suggest(group).hint(need)}"
                     self.add(node.sid, "needs", message, loc)
         for cycle in cycles(graph):
             members = " -> ".join([*cycle, cycle[0]])
@@ -223,81 +264,16 @@ class _Checker:
     def _check_step(self, node: Node) -> None:
         f = node.fields
         assert f is not None
-        if f.agent is not None:
-            self._check_agent(node, (), f.agent, f.input)
-        if f.compensate is not None:
-            self._check_agent(node, ("compensate",), f.compensate.agent, f.compensate.input)
-        if f.retry_on:
-            self._check_kinds(f.id, "retry_on", f.retry_on, (*node.loc, "retry_on"))
         if f.mission is not None:
             self._check_child(node)
-        if f.asset is not None:
-            self._check_asset(node, f.asset, f.agent is not None)
-        if f.runs_on is not None and f.agent is None:
-            message = "only a step with an agent runs on a work pool (put it on the agent steps)"
-            self.add(node.label, "runs_on", message, (*node.loc, "runs_on"))
-        scope = Scope(self.params, visible(node, self.roots), self.everywhere)
+        for where, fld, message in step_rules.problems(f):
+            self.add(node.label, fld, message, (*node.loc, *where))
+        tree = self.tree
+        scope = Scope(
+            self.params, tree.visible(node), tree.everywhere, self.param_hints, self.step_hints
+        )
         for where, fld, message in expression_problems(node, scope):
             self.add(f.id, fld, message, (*node.loc, *where))
-
-    def _check_asset(self, node: Node, key: str, has_agent: bool) -> None:
-        from autoagent.assets import check_key
-
-        problem = check_key(key)
-        if problem is None and not has_agent:
-            problem = "only a step with an agent materializes an asset"
-        if problem is not None:
-            self.add(node.label, "asset", problem, (*node.loc, "asset"))
-
-    def _check_limit(self, node: Node, name: str) -> None:
-        """A step's concurrency limit is declared by the mission or in settings."""
-        from autoagent.settings import get_settings
-
-        if self.limits is None:  # the mission's own declaration is broken: reported already
-            return
-        known = self.limits | set(get_settings().concurrency_limits)
-        if name not in known:
-            message = (
-                f"unknown concurrency limit {name!r}{hint(name, known)}: declare it under the"
-                " mission's `concurrency` (name: slots) or in AUTOAGENT_CONCURRENCY_LIMITS"
-            )
-            self.add(node.label, "concurrency", message, (*node.loc, "concurrency"))
-
-    def _check_agent(self, node: Node, at: Loc, agent: str, agent_input: Any) -> None:
-        """A known agent (``at`` is ``()`` or ``("compensate",)``) and an input it accepts."""
-        from autoagent.agents import agent_names, get_agent, validate_input
-
-        sid, prefix = node.label, "".join(f"{p}." for p in at)
-        try:
-            found = get_agent(agent)  # a built-in needs no scan of the installed entry points
-        except KeyError:
-            names = agent_names()
-            message = f"unknown agent {agent!r}{hint(agent, names)}"
-            self.add(sid, f"{prefix}agent", message, (*node.loc, *at, "agent"))
-            return
-        known = list(found.input_model.model_fields)
-        for text in validate_input(agent, agent_input or {}):
-            where, _, message = text.partition(": ")  # "input.command: Field required"
-            if not message:
-                where, message = "input", text
-            parts = tuple(int(p) if p.isdigit() else p for p in where.split("."))
-            if message == "Field required":
-                message = f"required field is missing (agent {agent!r} needs it)"
-            elif message == "Extra inputs are not permitted":
-                message = f"unknown field for agent {agent!r}, which takes: {', '.join(known)}"
-                message += hint(str(parts[-1]), known)
-            self.add(sid, field_name((*at, *parts)), message, (*node.loc, *at, *parts))
-
-    def _check_kinds(self, step: str | None, fld: str, kinds: list[str], loc: Loc) -> None:
-        from autoagent.agents import error_kinds
-
-        known = set(ERROR_KINDS) | error_kinds(loaded_only=True)
-        if not known.issuperset(kinds):
-            known |= error_kinds()
-        for i, kind in enumerate(kinds):
-            if kind not in known:
-                message = f"unknown error kind {kind!r}{hint(kind, known)}"
-                self.add(step, fld, message, (*loc, i))
 
     def _check_child(self, node: Node) -> None:
         f = node.fields
@@ -306,9 +282,10 @@ class _Checker:
         if f.child is not None:  # already inlined: a dumped spec passed back to validate_data
             child_doc, path = Document(data=f.child), None
         else:
-            path = self._child_path(f.mission)
-            if path is None:
-                self.add(f.id, "mission", f"child mission file not found: {f.mission}", loc)
+            try:
+                path = locate(f.mission, self.base_dir, self.root)
+            except ChildNotFound as exc:
+                self.add(f.id, "mission", str(exc), loc)
                 return
             if str(path) in self.seen:
                 message = f"child mission {f.mission!r} includes itself (directly or deeper down)"
@@ -317,9 +294,8 @@ class _Checker:
             child_doc = read_file(path)
         try:
             seen = self.seen | {str(path)} if path else self.seen
-            child = _validate(
-                child_doc, base_dir=path.parent if path else self.base_dir, _seen=seen
-            )
+            base_dir = path.parent if path else self.base_dir
+            child = _validate(child_doc, base_dir=base_dir, _seen=seen, _root=self.root)
         except SpecError as exc:
             for p in exc.problems:
                 self.add(f.id, "mission", f"in child mission {f.mission!r}: {p}", loc)
@@ -334,18 +310,6 @@ class _Checker:
             )
         self.children[node.path] = child
 
-    def _child_path(self, mission: str) -> Path | None:
-        """The file of a child mission: a path relative to this spec, or a name (``build`` finds
-        ``build.yaml``, ``build.yml`` or ``build.json``)."""
-        path = (self.base_dir / mission).resolve()
-        if path.is_file():
-            return path
-        if not path.suffix:
-            for suffix in CHILD_SUFFIXES:
-                if path.with_suffix(suffix).is_file():
-                    return path.with_suffix(suffix)
-        return None
-
     def _inline_children(self, raw_steps: list[dict[str, Any]], prefix: str) -> None:
         for raw in raw_steps:
             path = f"{prefix}{raw['id']}"
@@ -353,3 +317,14 @@ class _Checker:
                 raw["child"] = self.children[path].model_dump(mode="json")
             if isinstance(raw.get("steps"), list):
                 self._inline_children(raw["steps"], path + "/")
+
+
+def _count_steps(raw_steps: list[Any]) -> int:
+    """Steps in a tree of step lists, groups included (iteratively: any depth is fine)."""
+    count, todo = 0, [raw_steps]
+    while todo:
+        for raw in todo.pop():
+            count += 1
+            if isinstance(raw, dict) and isinstance(raw.get("steps"), list):
+                todo.append(raw["steps"])
+    return count

@@ -55,7 +55,7 @@ def test_missing_child_file(tmp_path):
     spec = "name: p\nsteps:\n  - id: sub\n    mission: nope.yaml\n"
     parent = write(tmp_path, "p.yaml", spec)
     problem = find(problems_of_file(parent), step="sub", field="mission")
-    assert problem.message == "child mission file not found: nope.yaml"
+    assert problem.message == "child mission file not found: 'nope.yaml'"
     assert (problem.mission, problem.line, problem.file) == ("p", 4, str(parent))
 
 

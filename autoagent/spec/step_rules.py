@@ -1,0 +1,99 @@
+"""Rules about one step's own fields that reach outside the spec: known agents and the inputs
+they take, known error kinds, declared concurrency limits, asset keys, the for_each limit.
+
+Each rule gives (location inside the step, field, message); ``validate.py`` names the mission,
+the step and the line.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from autoagent.errors import ERROR_KINDS
+from autoagent.settings import get_settings
+from autoagent.spec.hints import hint
+from autoagent.spec.loader import Loc
+from autoagent.spec.models import StepFields
+from autoagent.spec.shapes import field_name
+
+Found = list[tuple[Loc, str | None, str]]
+
+
+def problems(f: StepFields) -> Found:
+    """Everything wrong with one step's fields that the models alone cannot tell."""
+    out: Found = []
+    if f.agent is not None:
+        out += agent(f.agent, f.input, ())
+    if f.compensate is not None:
+        out += agent(f.compensate.agent, f.compensate.input, ("compensate",))
+    if f.retry_on:
+        out += kinds(f.retry_on)
+    if f.asset is not None:
+        out += asset(f.asset, f.agent is not None)
+    widest = get_settings().max_for_each
+    if isinstance(f.for_each, list) and len(f.for_each) > widest:
+        message = f"{len(f.for_each)} items: at most {widest} (limit AUTOAGENT_MAX_FOR_EACH)"
+        out.append((("for_each",), "for_each", message))
+    if f.runs_on is not None and f.agent is None:
+        message = "only a step with an agent runs on a work pool (put it on the agent steps)"
+        out.append((("runs_on",), "runs_on", message))
+    return out
+
+
+def agent(name: str, agent_input: Any, at: Loc) -> Found:
+    """A known agent (``at`` is ``()`` or ``("compensate",)``) and an input it accepts."""
+    from autoagent.agents import agent_names, get_agent, validate_input  # the registry is slow
+
+    try:
+        found = get_agent(name)  # a built-in needs no scan of the installed entry points
+    except KeyError:
+        message = f"unknown agent {name!r}{hint(name, agent_names())}"
+        return [((*at, "agent"), field_name((*at, "agent")), message)]
+    known = list(found.input_model.model_fields)
+    out: Found = []
+    for text in validate_input(name, agent_input or {}):
+        where, _, message = text.partition(": ")  # "input.command: Field required"
+        if not message:
+            where, message = "input", text
+        parts = tuple(int(p) if p.isdigit() else p for p in where.split("."))
+        if message == "Field required":
+            message = f"required field is missing (agent {name!r} needs it)"
+        elif message == "Extra inputs are not permitted":
+            message = f"unknown field for agent {name!r}, which takes: {', '.join(known)}"
+            message += hint(str(parts[-1]), known)
+        out.append(((*at, *parts), field_name((*at, *parts)), message))
+    return out
+
+
+def kinds(listed: list[str]) -> Found:
+    """Error kinds ``retry_on`` names: the built-in ones and those installed agents raise."""
+    from autoagent.agents import error_kinds
+
+    known = set(ERROR_KINDS) | error_kinds(loaded_only=True)
+    if not known.issuperset(listed):
+        known |= error_kinds()
+    return [
+        (("retry_on", i), "retry_on", f"unknown error kind {kind!r}{hint(kind, known)}")
+        for i, kind in enumerate(listed)
+        if kind not in known
+    ]
+
+
+def limit(name: str, declared: set[str]) -> str | None:
+    """A step's concurrency limit is declared by the mission or in settings."""
+    known = declared | set(get_settings().concurrency_limits)
+    if name in known:
+        return None
+    return (
+        f"unknown concurrency limit {name!r}{hint(name, known)}: declare it under the"
+        " mission's `concurrency` (name: slots) or in AUTOAGENT_CONCURRENCY_LIMITS"
+    )
+
+
+def asset(key: str, has_agent: bool) -> Found:
+    from autoagent.assets import check_key  # imports Prefect: only for specs with assets
+
+    problem = check_key(key)
+    if problem is None and not has_agent:
+        problem = "only a step with an agent materializes an asset"
+    return [(("asset",), "asset", problem)] if problem is not None else []
