@@ -7,34 +7,44 @@ Specs are untrusted code, so two independent layers keep expressions inert:
    filters and tests only, every call refused, ``_`` attributes and keys refused, mapping access
    reads keys (never methods), ``*``/``**``/``%`` intercepted, output sizes capped.
 ``render()`` also runs the cached static check: a spec that skipped validation cannot loop either.
+
+What one render may build is a budget (``AUTOAGENT_MAX_EXPRESSION_OUTPUT`` characters or items):
+every ``*``, ``+``, ``~``, ``join``, ``replace`` and ``tojson`` spends its result's size before it
+is built, and a template's output counts too, so a chain of operations that each stay under the
+limit cannot add up to gigabytes.
 """
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import json
-from collections.abc import Callable, Mapping
+import shlex
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
+from jinja2.compiler import CodeGenerator, Frame
 from jinja2.filters import do_round
 from jinja2.runtime import TemplateReference, Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from autoagent.errors import ExpressionError
+from autoagent.settings import get_settings
 
 ROOTS = frozenset({"params", "steps", "item"})
 ALLOWED_FILTERS: frozenset[str] = frozenset(
     {"default", "length", "join", "lower", "upper", "trim", "first", "last", "int", "float"}
-    | {"string", "replace", "round", "tojson", "fromjson", "lines"}
+    | {"string", "replace", "round", "tojson", "fromjson", "lines", "shquote"}
 )
 ALLOWED_TESTS: frozenset[str] = frozenset(
     {"defined", "none", "number", "string", "mapping", "sequence", "even", "odd", "true", "false"}
 )
 MAX_SOURCE = 10_000  # characters of template source
-MAX_RESULT = 1_000_000  # characters/items a single string or sequence operation may build
+MAX_NUMBER_BITS = 100_000  # an integer product past this (~30,000 digits) is refused
 MAX_NESTING = 50  # levels of brackets in one expression (beyond `{{ }}` itself)
+MAX_OPERATIONS_DEEP = 100  # operations inside each other (`a + b + c ...`, `x.a.b.c ...`)
 
 
 @dataclass(frozen=True)
@@ -56,9 +66,28 @@ class ExpressionInfo:
 # --- run-time sandbox ------------------------------------------------------------------------
 
 
+_spent: contextvars.ContextVar[list[int]] = contextvars.ContextVar("expression_budget")
+
+
 def _cap(size: int) -> None:
-    if size > MAX_RESULT:
-        raise SecurityError(f"result too large ({size} > {MAX_RESULT})")
+    """Spend ``size`` of this render's budget before building a result that large."""
+    limit = get_settings().max_expression_output
+    spent = _spent.get(None)
+    total = size + (spent[0] if spent is not None else 0)
+    if total > limit:
+        raise SecurityError(
+            f"result too large: more than {limit} characters or items built"
+            " (limit AUTOAGENT_MAX_EXPRESSION_OUTPUT)"
+        )
+    if spent is not None:
+        spent[0] = total
+
+
+def _concat(parts: Iterable[Any]) -> str:
+    """``a ~ b ~ c`` and a template's output: each part's size is spent before joining."""
+    texts = [p if isinstance(p, str) else str(p) for p in parts]
+    _cap(sum(map(len, texts)))
+    return "".join(texts)
 
 
 def _join(value: Any, d: str = "") -> str:
@@ -86,7 +115,23 @@ def _tojson(value: Any, indent: int | None = None) -> str:
     """Plain JSON (sorted keys, no HTML escaping: specs feed shells and HTTP, not browsers)."""
     if indent is not None and not 0 <= indent <= 16:
         raise SecurityError(f"tojson indent {indent} is out of range (0..16)")
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, indent=indent)
+    text = json.dumps(value, sort_keys=True, ensure_ascii=False, indent=indent)
+    _cap(len(text))
+    return text
+
+
+def _shquote(value: Any) -> str:
+    """A value as one shell word (a list: one word per item), whatever it holds: the safe way
+    to put data in a ``shell`` command. A mapping is quoted as its JSON."""
+    if isinstance(value, list | tuple):
+        return " ".join(_shquote(v) for v in value) if value else "''"
+    if isinstance(value, Mapping):
+        value = json.dumps(value, sort_keys=True, ensure_ascii=False)
+    elif isinstance(value, bool):
+        value = "true" if value else "false"
+    elif value is None:
+        value = ""
+    return shlex.quote(str(value))
 
 
 def _lines(value: Any) -> list[str]:
@@ -94,10 +139,23 @@ def _lines(value: Any) -> list[str]:
     return str(value).splitlines()
 
 
+class _Codegen(CodeGenerator):
+    """Jinja's code generator with ``~`` routed through the budget (Jinja joins it inline)."""
+
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        self.write("environment.concat((")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))")
+
+
 class _Sandbox(ImmutableSandboxedEnvironment):
     """The sandbox with every door we do not need shut as well."""
 
-    intercepted_binops = frozenset({"*", "**", "%"})  # also stops compile-time constant folding
+    code_generator_class = _Codegen
+    concat = staticmethod(_concat)  # a template's output: its parts joined within the budget
+    intercepted_binops = frozenset({"*", "**", "%", "+"})  # also stops constant folding
 
     def call(self, context: Any, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
         raise SecurityError("calls are not allowed")
@@ -109,9 +167,16 @@ class _Sandbox(ImmutableSandboxedEnvironment):
             if isinstance(left, str):
                 raise SecurityError("string formatting with % is not allowed")
             return left % right
+        if operator == "+":
+            if isinstance(left, str | list | tuple) and isinstance(right, str | list | tuple):
+                _cap(len(left) + len(right))
+            return left + right
         for seq, n in ((left, right), (right, left)):
             if isinstance(seq, str | list | tuple) and isinstance(n, int):
                 _cap(len(seq) * n)
+        both_ints = isinstance(left, int) and isinstance(right, int)
+        if both_ints and left.bit_length() + right.bit_length() > MAX_NUMBER_BITS:
+            raise SecurityError("number too large: the product has more than 30,000 digits")
         return left * right
 
     def getattr(self, obj: Any, attribute: str) -> Any:
@@ -143,7 +208,7 @@ def _refuse_private(name: str) -> None:
 def _make_env() -> _Sandbox:
     env = _Sandbox(undefined=StrictUndefined, autoescape=False)
     ours = {"join": _join, "replace": _replace, "round": _round, "tojson": _tojson}
-    ours.update(fromjson=json.loads, lines=_lines)
+    ours.update(fromjson=json.loads, lines=_lines, shquote=_shquote)
     env.globals = {}  # no range, lipsum, cycler, joiner, namespace, dict
     env.filters = {name: ours.get(name) or env.filters[name] for name in ALLOWED_FILTERS}
     env.tests = {name: env.tests[name] for name in ALLOWED_TESTS}
@@ -298,11 +363,60 @@ def _nesting(text: str) -> int:
     return deepest
 
 
+def _operations_deep(tree: nodes.Node) -> int:
+    """How deep the parsed template nests (iteratively: the checker itself recurses)."""
+    deepest, todo = 0, [(tree, 0)]
+    while todo:
+        node, depth = todo.pop()
+        deepest = max(deepest, depth)
+        todo.extend((child, depth + 1) for child in node.iter_child_nodes())
+    return deepest
+
+
 @functools.lru_cache(maxsize=4096)
 def _static_check(text: str) -> ExpressionInfo:
+    tree = _parse(text)
+    if _operations_deep(tree) > MAX_OPERATIONS_DEEP:
+        raise ExpressionError(
+            f"nested too deeply (more than {MAX_OPERATIONS_DEEP} operations inside each other)"
+        )
     checker = _Checker()
-    checker.template(_parse(text))
+    checker.template(tree)
     return ExpressionInfo(frozenset(checker.steps), frozenset(checker.params), checker.item)
+
+
+# Expressions whose output cannot carry shell syntax: numbers, booleans and quoted words.
+_SHELL_SAFE_FILTERS = frozenset({"shquote", "int", "float", "round", "length"})
+
+
+def _shell_safe(node: nodes.Node) -> bool:
+    if isinstance(node, nodes.Const):
+        return True
+    if isinstance(node, nodes.Filter):
+        return node.name in _SHELL_SAFE_FILTERS
+    if isinstance(node, nodes.Test | nodes.Compare | nodes.Not):
+        return True  # true or false
+    if isinstance(node, nodes.CondExpr):
+        return _shell_safe(node.expr1) and (node.expr2 is None or _shell_safe(node.expr2))
+    if isinstance(node, nodes.And | nodes.Or | nodes.BinExpr):
+        return _shell_safe(node.left) and _shell_safe(node.right)
+    if isinstance(node, nodes.Concat):
+        return all(_shell_safe(part) for part in node.nodes)
+    return False
+
+
+def _reference(node: nodes.Node) -> str:
+    """How the first data reference inside ``node`` is written (``params.x``, ``item``...)."""
+    for found in [node, *node.find_all((nodes.Getattr, nodes.Getitem, nodes.Name))]:
+        parts: list[str] = []
+        current = found
+        while isinstance(current, nodes.Getattr | nodes.Getitem):
+            key = current.attr if isinstance(current, nodes.Getattr) else _fold(current.arg)
+            parts.append(str(key))
+            current = current.node
+        if isinstance(current, nodes.Name):
+            return ".".join([current.name, *reversed(parts)])
+    return "a value"
 
 
 # --- public API ------------------------------------------------------------------------------
@@ -316,6 +430,22 @@ def is_template(text: str) -> bool:
 def check(text: str) -> ExpressionInfo:
     """Parse and statically vet one template string, so unsafe specs fail at validation time."""
     return _static_check(text)
+
+
+def unquoted(text: str) -> list[str]:
+    """The data a template puts into its text without ``shquote`` (``params.x``, ``item``...):
+    in a shell command, such a value runs as code when it holds ``;``, ``$()`` or a quote."""
+    check(text)
+    found: list[str] = []
+    for output in _parse(text).find_all(nodes.Output):
+        for node in output.nodes:
+            if isinstance(node, nodes.TemplateData) or _shell_safe(node):
+                continue
+            if any(n.name in ROOTS for n in node.find_all(nodes.Name)) or (
+                isinstance(node, nodes.Name) and node.name in ROOTS
+            ):
+                found.append(_reference(node))
+    return found
 
 
 def collect(value: Any) -> ExpressionInfo:
@@ -386,6 +516,7 @@ def _compile(text: str) -> Callable[..., Any]:
 
 def _render_text(text: str, context: dict[str, Any], path: str) -> Any:
     where = f"{path}: " if path else ""
+    budget = _spent.set([0])
     try:
         _static_check(text)
         result = _compile(text)(**context)
@@ -395,7 +526,14 @@ def _render_text(text: str, context: dict[str, Any], path: str) -> Any:
             raise SecurityError("name 'self' is not allowed")
         return result
     except ExpressionError as exc:
-        raise ExpressionError(f"{where}{text!r}: {exc}") from None
+        raise ExpressionError(f"{where}{_short(text)}: {exc}") from None
     except Exception as exc:  # sandbox, undefined names and bad filter input all end up here
         detail = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-        raise ExpressionError(f"{where}{text!r}: {detail}") from exc
+        raise ExpressionError(f"{where}{_short(text)}: {detail}") from exc
+    finally:
+        _spent.reset(budget)
+
+
+def _short(text: str) -> str:
+    """A template in a message: it may be 10,000 characters of hostile text."""
+    return repr(text if len(text) <= 80 else text[:77] + "...")

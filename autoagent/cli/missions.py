@@ -20,18 +20,31 @@ from autoagent.cli.output import (
 from autoagent.errors import AutoAgentError, SpecError
 
 
-def validate(file: Path = typer.Argument(..., help="Mission spec, YAML or JSON.")) -> None:
+def validate(
+    file: Path = typer.Argument(..., help="Mission spec, YAML or JSON."),
+    strict: bool = typer.Option(
+        False, "--strict", help="Refuse the spec for warnings too (exit 2)."
+    ),
+) -> None:
     """Check a spec without running anything; every problem on its own line."""
 
     def action() -> int:
         from autoagent.spec import load
 
-        spec = load(file)
+        spec = load(file, strict=strict)
+        _warn(spec.warnings)
         count = len(spec.walk())
-        out.print(f"✓ mission {spec.name!r} is valid ({count} steps)")
+        n = len(spec.warnings)
+        warned = f", {n} warning{'s' if n > 1 else ''}" if n else ""
+        out.print(f"✓ mission {spec.name!r} is valid ({count} steps{warned})", markup=False)
         return 0
 
     guard(action)
+
+
+def _warn(warnings: list[Any]) -> None:
+    for warning in warnings:
+        err.print(f"warning: {warning}", markup=False, soft_wrap=True)
 
 
 def run(
@@ -48,6 +61,7 @@ def run(
         from autoagent.spec import load
 
         spec = load(file)
+        _warn(spec.warnings)
         params = parse_params(param)
         unknown = sorted(set(params) - set(spec.params))
         if unknown:

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from typing import Any
 
 import typer
-import yaml
 from rich.console import Console
 
 from autoagent import prefect_settings
@@ -91,13 +90,18 @@ def guard(action: Callable[[], int | None]) -> None:
 
 def parse_params(pairs: list[str], option: str = "--param") -> dict[str, Any]:
     """``k=v`` pairs; values are YAML scalars or lists (``n=3``, ``flag=true``, ``xs=[1,2]``)."""
+    from autoagent.spec.loader import ReadError, read_value  # the spec models: not for --help
+
     params: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise AutoAgentError(f"{option} {pair!r}: expected KEY=VALUE")
         try:
-            params[key.strip()] = yaml.safe_load(value) if value.strip() else ""
-        except yaml.YAMLError as exc:
-            raise AutoAgentError(f"{option} {key}: cannot read value {value!r}: {exc}") from None
+            params[key.strip()] = read_value(value) if value.strip() else ""
+        except ReadError as exc:  # one line, the value shortened: it may be anything
+            shown = value if len(value) <= 40 else value[:37] + "..."
+            name = key.strip()[:40]
+            message = f"{option} {name}: cannot read value {shown!r}: {exc.message}"
+            raise AutoAgentError(message) from None
     return params

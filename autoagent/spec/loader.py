@@ -19,8 +19,9 @@ from autoagent.errors import Problem
 from autoagent.settings import get_settings
 from autoagent.spec import events
 from autoagent.spec.events import Budget, Loc, ReadError
+from autoagent.spec.plain import to_plain
 
-__all__ = ["Document", "Loc", "budget", "read_file", "read_text"]
+__all__ = ["Document", "Loc", "ReadError", "budget", "read_file", "read_text", "read_value"]
 
 _NAME_CHARS = frozenset(string.ascii_letters + string.digits + "_.-")
 
@@ -80,6 +81,20 @@ def read_file(path: str | Path) -> Document:
         return Document(data=None, problems=[problem], file=str(path))
     fmt = "json" if path.suffix.lower() == ".json" else None
     return read_text(text, file=str(path), fmt=fmt)
+
+
+def read_value(text: str) -> Any:
+    """One value written as YAML (a ``--param`` or ``--field`` on the command line), read by the
+    same rules and limits as a spec; raises ReadError with a one-line message."""
+    if len(text) > get_settings().max_spec_bytes:
+        raise ReadError("value too large (limit AUTOAGENT_MAX_SPEC_BYTES)", None)
+    found = events.read(text, budget())
+    if found.problems:
+        raise ReadError(found.problems[0][1], None)
+    value, problems = to_plain(found.data, budget())
+    if problems:
+        raise ReadError(problems[0][1], None)
+    return value
 
 
 def _reason(exc: Exception) -> str:

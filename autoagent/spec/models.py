@@ -270,11 +270,27 @@ class MissionSpec(MissionFields):
     steps: list[Step]  # type: ignore[assignment]
     # set by validation once every rule held (a model built directly has only its field checks)
     _checked: bool = PrivateAttr(default=False)
+    _warnings: list[Any] = PrivateAttr(default_factory=list)
 
     @property
     def checked(self) -> bool:
         """Whether every validation rule of design.md §4 held for this spec."""
         return self._checked
+
+    def __eq__(self, other: object) -> bool:
+        """Equal specs hold the same fields; where their warnings' lines point does not count."""
+        if type(other) is not type(self):
+            return NotImplemented
+        assert isinstance(other, MissionSpec)
+        return self.__dict__ == other.__dict__ and self._checked == other._checked
+
+    __hash__ = MissionFields.__hash__
+
+    @property
+    def warnings(self) -> list[Any]:
+        """Problems that do not stop the mission (``autoagent.errors.Problem``), e.g. a shell
+        command that interpolates a value unquoted; ``validate --strict`` refuses them."""
+        return self._warnings
 
     def walk(self) -> list[tuple[str, Step]]:
         """Every step with its path ("group/child"), parents before children."""

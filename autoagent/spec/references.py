@@ -116,3 +116,36 @@ def _strings(value: Any, loc: Loc, item_ok: bool) -> Iterator[tuple[Loc, str, bo
 def _short(text: str) -> str:
     text = " ".join(text.split())
     return repr(text if len(text) <= 60 else text[:57] + "...")
+
+
+def shell_warnings(node: Node) -> list[tuple[Loc, str | None, str]]:
+    """A ``shell`` command that puts a param, a step output or the item into its text unquoted:
+    a value holding ``;``, ``$()``, a backtick or a quote would run as shell code."""
+    f = node.fields
+    assert f is not None
+    commands = []
+    if f.agent == "shell" and isinstance((f.input or {}).get("command"), str):
+        commands.append((("input", "command"), f.input["command"]))  # type: ignore[index]
+    if f.compensate is not None and f.compensate.agent == "shell":
+        command = f.compensate.input.get("command")
+        if isinstance(command, str):
+            commands.append((("compensate", "input", "command"), command))
+    out: list[tuple[Loc, str | None, str]] = []
+    for loc, command in commands:
+        if not expressions.is_template(command):
+            continue
+        try:
+            found = expressions.unquoted(command)
+        except ExpressionError:
+            continue  # reported as a problem already
+        for ref in dict.fromkeys(found):
+            out.append(
+                (
+                    loc,
+                    field_name(loc),
+                    f"the command puts {ref} into its text unquoted: a value holding ; $( ) `"
+                    f" or a quote would run as shell code. Write {{{{ {ref} | shquote }}}}, or"
+                    ' pass it in `env:` and read it as "$NAME"',
+                )
+            )
+    return out

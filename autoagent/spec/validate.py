@@ -23,7 +23,7 @@ from autoagent.spec.hints import Suggestions, hint
 from autoagent.spec.loader import Document, Loc, budget, read_file, read_text
 from autoagent.spec.models import KIND_ERROR, MissionFields, MissionSpec, StepFields, kind_problems
 from autoagent.spec.plain import PlainError, to_plain
-from autoagent.spec.references import Scope, expression_problems
+from autoagent.spec.references import Scope, expression_problems, shell_warnings
 from autoagent.spec.shapes import field_name, translate
 from autoagent.spec.tree import Node, Tree, cross_group_need, cycles
 
@@ -36,21 +36,34 @@ class _AnyKindStep(StepFields):
         return self
 
 
-def load(path: str | Path) -> MissionSpec:
-    """Read and validate a spec file (YAML or JSON); raises SpecError with every problem."""
-    return _validate(read_file(path), _seen=frozenset({str(Path(path).resolve())}))
+def load(path: str | Path, *, strict: bool = False) -> MissionSpec:
+    """Read and validate a spec file (YAML or JSON); raises SpecError with every problem.
+
+    Warnings (``spec.warnings``: a shell command that interpolates a value unquoted) do not
+    fail validation unless ``strict``."""
+    seen = frozenset({str(Path(path).resolve())})
+    return _validate(read_file(path), _seen=seen, strict=strict)
 
 
-def loads(text: str, *, fmt: str | None = None, base_dir: str | Path | None = None) -> MissionSpec:
+def loads(
+    text: str,
+    *,
+    fmt: str | None = None,
+    base_dir: str | Path | None = None,
+    strict: bool = False,
+) -> MissionSpec:
     """Validate spec text; ``fmt`` is "json" or "yaml" (guessed when None)."""
     doc = read_text(text, fmt=fmt)
-    return _validate(doc, base_dir=Path(base_dir) if base_dir else None, _seen=frozenset())
+    base = Path(base_dir) if base_dir else None
+    return _validate(doc, base_dir=base, _seen=frozenset(), strict=strict)
 
 
-def validate_data(data: Any, *, base_dir: str | Path | None = None) -> MissionSpec:
+def validate_data(
+    data: Any, *, base_dir: str | Path | None = None, strict: bool = False
+) -> MissionSpec:
     """Validate already-parsed spec data (a planner's output, a flow parameter, a dumped spec)."""
-    doc = Document(data=data)
-    return _validate(doc, base_dir=Path(base_dir) if base_dir else None, _seen=frozenset())
+    base = Path(base_dir) if base_dir else None
+    return _validate(Document(data=data), base_dir=base, _seen=frozenset(), strict=strict)
 
 
 def _validate(
@@ -59,6 +72,7 @@ def _validate(
     base_dir: Path | None = None,
     _seen: frozenset[str],
     _root: Path | None = None,
+    strict: bool = False,
 ) -> MissionSpec:
     if doc.file and base_dir is None:
         base_dir = Path(doc.file).resolve().parent
@@ -69,9 +83,11 @@ def _validate(
     except RecursionError:  # a safety net: the reading limits keep nesting far below this
         checker.add(None, None, too_deep(get_settings().max_depth))
         spec = None
-    if checker.problems or spec is None:
-        raise SpecError(checker.problems)
+    problems = checker.problems + (checker.warnings if strict else [])
+    if problems or spec is None:
+        raise SpecError(problems)
     spec._checked = True
+    spec._warnings = checker.warnings
     return spec
 
 
@@ -82,6 +98,7 @@ class _Checker:
         self.root = root  # the top-level spec's folder: child missions stay inside it
         self.seen = seen
         self.problems: list[Problem] = list(doc.problems)
+        self.warnings: list[Problem] = []  # things that run, but probably not as meant
         data = doc.data
         name = data.get("name") if isinstance(data, dict) else None
         fallback = Path(doc.file).stem if doc.file else "<spec>"
@@ -91,9 +108,15 @@ class _Checker:
         self.tree = Tree([])
 
     def add(self, step: str | None, fld: str | None, message: str, loc: Loc = ()) -> None:
+        self.problems.append(self._problem(step, fld, message, loc))
+
+    def warn(self, step: str | None, fld: str | None, message: str, loc: Loc = ()) -> None:
+        self.warnings.append(self._problem(step, fld, message, loc))
+
+    def _problem(self, step: str | None, fld: str | None, message: str, loc: Loc) -> Problem:
         line = self.doc.line(loc) if self.doc.lines else None
         message = " ".join(message.splitlines())  # a problem is one line
-        self.problems.append(Problem(self.mission, step, fld, message, line, self.doc.file))
+        return Problem(self.mission, step, fld, message, line, self.doc.file)
 
     # -- structure -------------------------------------------------------------------------
     def run(self) -> MissionSpec | None:
@@ -274,6 +297,8 @@ class _Checker:
         )
         for where, fld, message in expression_problems(node, scope):
             self.add(f.id, fld, message, (*node.loc, *where))
+        for where, fld, message in shell_warnings(node):
+            self.warn(f.id, fld, message, (*node.loc, *where))
 
     def _check_child(self, node: Node) -> None:
         f = node.fields
@@ -300,6 +325,8 @@ class _Checker:
             for p in exc.problems:
                 self.add(f.id, "mission", f"in child mission {f.mission!r}: {p}", loc)
             return
+        for p in child.warnings:
+            self.warn(f.id, "mission", f"in child mission {f.mission!r}: {p}", loc)
         for name in sorted(set(f.params or {}) - set(child.params)):
             message = f"child mission {child.name!r} has no param {name!r}"
             self.add(

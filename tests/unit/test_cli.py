@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from autoagent.cli import app, parse_params
@@ -82,6 +83,30 @@ def test_run_refuses_malformed_param(tmp_path):
     result = runner.invoke(app, ["run", str(spec), "--param", "novalue"])
     assert result.exit_code == 2
     assert "expected KEY=VALUE" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("2020-13-45", "'2020-13-45' is not a valid timestamp"),
+        ("!!int abc", "'abc' is not a valid int"),
+        ("!!binary aGk=", "tag '!!binary' is not allowed"),
+        ("9" * 5000, "more than 4300 digits"),
+        ("[1,\n  2", "malformed YAML"),
+        ("{a: [", "malformed YAML"),
+        (".nan", "must be a finite number"),
+    ],
+)
+@pytest.mark.parametrize("command", ["run", "approve"])
+def test_a_param_or_field_value_yaml_cannot_read_is_one_line(tmp_path, command, value, message):
+    spec = write(tmp_path, "name: p\nsteps:\n  - {id: a, agent: echo, input: {value: 1}}\n")
+    option = "--param" if command == "run" else "--field"
+    target = str(spec) if command == "run" else "0b8a3b3e-7a49-4f6e-9a39-2d6f3e1f0c11"
+    result = runner.invoke(app, [command, target, option, f"k={value}"])
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr) < 400
 
 
 def test_status_refuses_a_malformed_run_id():

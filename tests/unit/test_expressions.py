@@ -450,3 +450,66 @@ def _is_plain(value: Any) -> bool:
 def test_render_runs_static_check_too() -> None:
     with pytest.raises(ExpressionError, match="statements"):
         render("{% set x = 1 %}", CTX)
+
+
+# --- what one render may build --------------------------------------------------------------
+
+_BIG = {"params": {"s": "x" * 10, "l": [1] * 10, "n": 10**4000}, "steps": {}}
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{ " + " ~ ".join(["(params.s * 99999)"] * 450) + " }}",  # each part under the limit
+        "{{ " + " + ".join(["(params.l * 9999)"] * 40) + " }}",  # list + chains
+        " ".join(["{{ params.s * 99999 }}"] * 20),  # a template's output adds up
+        "{{ (params.l * 99999) | tojson }}",
+        "{{ [params.l * 99999, params.l * 99999] | join }}",
+    ],
+)
+def test_what_one_render_builds_is_capped_in_total(template: str) -> None:
+    with pytest.raises(ExpressionError, match="limit AUTOAGENT_MAX_EXPRESSION_OUTPUT"):
+        render({"x": template}, _BIG)
+
+
+def test_the_output_budget_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from autoagent.settings import get_settings
+
+    template = {"x": "{{ params.s * 100 }}"}
+    assert len(render(template, _BIG)["x"]) == 1000
+    monkeypatch.setenv("AUTOAGENT_MAX_EXPRESSION_OUTPUT", "999")
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(ExpressionError, match="more than 999 characters"):
+            render(template, _BIG)
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+
+
+def test_each_render_has_its_own_budget() -> None:
+    value = {f"k{i}": "{{ params.s * 90000 }}" for i in range(30)}  # 27 M in all, 0.9 M each
+    assert all(len(v) == 900_000 for v in render(value, _BIG).values())
+
+
+def test_integer_products_cannot_grow_without_bound() -> None:
+    with pytest.raises(ExpressionError, match="number too large"):
+        render({"x": "{{ " + " * ".join(["params.n"] * 90) + " }}"}, _BIG)
+    assert render({"x": "{{ params.n * 2 }}"}, _BIG)["x"] == 2 * 10**4000
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{ " + " + ".join(["params.l"] * 200) + " }}",
+        "{{ params" + ".a" * 3000 + " }}",
+        "{{ " + "(" * 3000 + "1" + ")" * 3000 + " }}",
+        "{{ " + "not " * 2000 + "true }}",
+        "{{ " + "9" * 5000 + " }}",
+    ],
+)
+def test_expressions_nested_or_sized_past_reason_are_refused_statically(template: str) -> None:
+    with pytest.raises(ExpressionError):
+        check(template)
+    with pytest.raises(ExpressionError):
+        render({"x": template}, _BIG)
