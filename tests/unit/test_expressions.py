@@ -314,9 +314,15 @@ def test_size_caps(text: str) -> None:
     "text", ["{{ params.n|round(-99999999999) }}", "{{ params|tojson(indent=100000000) }}"]
 )
 def test_argument_caps(text: str) -> None:
-    check(text)
+    with pytest.raises(ExpressionError, match="out of range"):
+        check(text)  # literal arguments: refused at validation
     with pytest.raises(ExpressionError, match="out of range"):
         render(text, CTX)
+    computed = text.replace("-99999999999", "params.n * -99999999999")
+    computed = computed.replace("indent=100000000", "indent=params.n * 100000000")
+    check(computed)  # computed arguments: refused when the run renders them
+    with pytest.raises(ExpressionError, match="out of range"):
+        render(computed, CTX)
 
 
 # --- escape attempts -------------------------------------------------------------------------
@@ -420,7 +426,7 @@ def no_exec(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     monkeypatch.setattr(os, "system", recorder("os.system"))
     monkeypatch.setattr(os, "popen", recorder("os.popen"))
     monkeypatch.setattr(subprocess, "Popen", recorder("subprocess.Popen"))
-    monkeypatch.setattr(expressions, "_static_check", lambda text: ExpressionInfo())
+    monkeypatch.setattr(expressions, "static_check", lambda text: ExpressionInfo())
     return calls
 
 
