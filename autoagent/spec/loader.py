@@ -61,6 +61,12 @@ def read_text(text: str, *, file: str | None = None, fmt: str | None = None) -> 
     limit = get_settings().max_spec_bytes
     if len(text) > limit:  # characters: a cheap lower bound of the bytes
         return _too_large(len(text), limit, text, file)
+    bad = _surrogate(text)
+    if bad is not None:  # libyaml reads UTF-8; a lone surrogate cannot be stored either
+        message = (
+            f"not valid Unicode: a lone surrogate at character {bad} (line {_line(text, bad)})"
+        )
+        return _malformed(message, _line(text, bad), text, file)
     if fmt == "json" or (fmt is None and text.lstrip().startswith("{")):
         return _read_json(text, file)
     return _read_yaml(text, file)
@@ -95,6 +101,21 @@ def read_value(text: str) -> Any:
     if problems:
         raise ReadError(problems[0][1], None)
     return value
+
+
+def _surrogate(text: str) -> int | None:
+    """Where the first lone surrogate is (a str from Python may hold one; UTF-8 cannot)."""
+    if text.isascii():
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return exc.start
+    return None
+
+
+def _line(text: str, index: int) -> int:
+    return text.count("\n", 0, index) + 1
 
 
 def _reason(exc: Exception) -> str:

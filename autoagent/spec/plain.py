@@ -49,6 +49,9 @@ def to_plain(data: Any, budget: Budget) -> tuple[Any, list[tuple[Loc, str]]]:
         kind = type(value)
         if kind is str:
             budget.bytes += len(value) + 2
+            if not value.isascii() and not _encodable(value):
+                problems.append((loc, "not valid Unicode (a lone surrogate): it cannot be stored"))
+                return None
         elif kind is dict or kind is list or isinstance(value, Mapping | list | tuple):
             return container(value, loc)
         else:
@@ -72,8 +75,11 @@ def to_plain(data: Any, budget: Budget) -> tuple[Any, list[tuple[Loc, str]]]:
         if isinstance(value, Mapping):
             out: Any = {}
             for key, item in value.items():
-                if isinstance(key, str):
+                if isinstance(key, str) and (key.isascii() or _encodable(key)):
                     out[str(key)] = copy(item, (*loc, key))
+                elif isinstance(key, str):
+                    where = (*loc, key.encode("utf-8", "replace").decode())
+                    problems.append((where, "a key that is not valid Unicode (a lone surrogate)"))
                 else:
                     where = (*loc, _printable(key))
                     problems.append((where, f"a key must be a string (got {_describe(key)})"))
@@ -103,6 +109,14 @@ def to_plain(data: Any, budget: Budget) -> tuple[Any, list[tuple[Loc, str]]]:
         return None
 
     return copy(data, ()), problems
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _describe(value: Any) -> str:

@@ -322,3 +322,16 @@ def test_a_child_path_the_file_system_cannot_hold(tmp_path: Path) -> None:
 def test_yaml_dump_of_a_valid_spec_reads_back() -> None:
     data = {"name": "m", "steps": _chain(3)}
     assert loads(yaml.safe_dump(data)).model_dump() == validate_data(data).model_dump()
+
+
+def test_lone_surrogates_in_text_and_in_data() -> None:
+    (problem,) = problems_of("name: m\nsteps: [\udc80]\n")
+    assert "not valid Unicode" in problem.message and problem.line == 2
+    data = {
+        "name": "m",
+        "params": {"\ud800": 1, "x": "\udc80"},
+        "steps": [{"id": "a", "agent": "echo", "input": {"value": 1}}],
+    }
+    found = problems_of_data(data)
+    assert "cannot be stored" in find(found, field="params.x").message
+    assert find(found, contains="key that is not valid Unicode")
