@@ -254,6 +254,43 @@ def test_steps_after_an_empty_fan_out_and_a_blocked_step(prefect_api):
     assert run.step("blocked_too").state == "not run"
 
 
+def test_a_fan_out_wider_than_the_limit_fails_before_any_item_starts(prefect_api, monkeypatch):
+    from autoagent.settings import get_settings
+
+    monkeypatch.setenv("AUTOAGENT_MAX_FOR_EACH", "10")
+    get_settings.cache_clear()
+    try:
+        run = run_mission(
+            {
+                "name": _name("wide"),
+                "params": {"one": [1]},
+                "steps": [
+                    # a literal list is checked at validation; this one is known only when rendered
+                    {
+                        "id": "fan",
+                        "agent": "echo",
+                        "for_each": "params.one * 11",
+                        "input": {"value": 1},
+                    },
+                    {
+                        "id": "narrow",
+                        "agent": "echo",
+                        "for_each": "params.one * 10",
+                        "input": {"value": 1},
+                    },
+                ],
+            }
+        )
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    assert run.state.is_failed()
+    fan = run.step("fan")
+    assert fan.state == "failed" and fan.children == []
+    assert "11 items: at most 10 (limit AUTOAGENT_MAX_FOR_EACH)" in fan.error
+    assert run.outputs()["narrow"] == [1] * 10
+
+
 def test_wait_step_sleeps_until_its_deadline(prefect_api):
     from datetime import UTC, datetime
 
