@@ -273,14 +273,27 @@ def _operations_deep(tree: nodes.Node) -> int:
     return deepest
 
 
-@functools.lru_cache(maxsize=4096)
 def static_check(text: str) -> ExpressionInfo:
-    tree = parse(text)
-    if _operations_deep(tree) > MAX_OPERATIONS_DEEP:
-        raise ExpressionError(
-            f"nested too deeply (more than {MAX_OPERATIONS_DEEP} operations inside each other)"
-        )
-    checker = _Checker()
-    checker.template(tree)
-    _try_constants(tree)
-    return ExpressionInfo(frozenset(checker.steps), frozenset(checker.params), checker.item)
+    """What a template refers to; ExpressionError when it is not allowed (both cached: a spec
+    may hold the same rejected expression in thousands of steps)."""
+    info, refused = _checked(text)
+    if refused is not None:
+        raise ExpressionError(refused)
+    assert info is not None
+    return info
+
+
+@functools.lru_cache(maxsize=4096)
+def _checked(text: str) -> tuple[ExpressionInfo | None, str | None]:
+    try:
+        tree = parse(text)
+        if _operations_deep(tree) > MAX_OPERATIONS_DEEP:
+            raise ExpressionError(
+                f"nested too deeply (more than {MAX_OPERATIONS_DEEP} operations inside each other)"
+            )
+        checker = _Checker()
+        checker.template(tree)
+        _try_constants(tree)
+    except ExpressionError as exc:
+        return None, str(exc)
+    return ExpressionInfo(frozenset(checker.steps), frozenset(checker.params), checker.item), None

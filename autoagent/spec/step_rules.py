@@ -55,7 +55,7 @@ def agent(name: str, agent_input: Any, at: Loc) -> Found:
         where, _, message = text.partition(": ")  # "input.command: Field required"
         if not message:
             where, message = "input", text
-        parts = tuple(int(p) if p.isdigit() else p for p in where.split("."))
+        parts = tuple(int(p) if p.isascii() and p.isdigit() else p for p in where.split("."))
         if message == "Field required":
             message = f"required field is missing (agent {name!r} needs it)"
         elif message == "Extra inputs are not permitted":

@@ -335,3 +335,10 @@ def test_lone_surrogates_in_text_and_in_data() -> None:
     found = problems_of_data(data)
     assert "cannot be stored" in find(found, field="params.x").message
     assert find(found, contains="key that is not valid Unicode")
+
+
+def test_an_input_key_that_looks_like_a_digit_but_is_not_one() -> None:
+    found = problems_of_data(
+        {"name": "m", "steps": [{"id": "a", "agent": "echo", "input": {"²": 1}}]}
+    )
+    assert find(found, field="input.²").message.startswith("unknown field for agent 'echo'")
