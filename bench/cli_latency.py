@@ -39,14 +39,15 @@ AUTOAGENT = str(BIN / "autoagent")
 DEMO = ROOT / "examples" / "demo.yaml"
 RESULTS = ROOT / "bench" / "results" / "cli_latency.json"
 TARGETS = {"validate": 0.5, "status": 1.5, "list": 1.5, "run_first_step": 4.0}
-BEFORE = {  # commit 8811eaf (each command started Prefect's temporary server), measured the same
-    # day on this machine; its first run on a fresh home failed at Prefect's 20 s startup timeout
-    "validate": 4.1,
-    "help": 3.65,
-    "status": 21.1,
-    "list": 22.6,
-    "run_first_step": 18.9,
-    "prefect_flow_run_ls": 18.0,  # without a server, it starts the same temporary one
+BEFORE = {  # commit 8811eaf (each command started Prefect's temporary server), measured on
+    # this machine on 2026-12-02 just before the figures in results/cli_latency.json (medians of 3
+    # to 5 after a warm-up); the machine ran about twice as fast that day as the day before
+    "validate": 1.71,
+    "help": 2.02,
+    "status": 10.6,
+    "list": 10.2,
+    "run_first_step": 9.8,  # until the CLI printed the first step
+    "prefect_flow_run_ls": 11.0,  # without a server, it starts the same temporary one
 }
 LABELS = {
     "validate": "autoagent validate examples/demo.yaml",
