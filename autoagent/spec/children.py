@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from autoagent.errors import AutoAgentError
 from autoagent.settings import get_settings
 
 SUFFIXES = (".yaml", ".yml", ".json")
 
 
-class ChildNotFound(Exception):
+class ChildNotFound(AutoAgentError):
     """Why a child mission's file cannot be used (the message is for the user)."""
 
 
