@@ -51,7 +51,11 @@ FUZZ = settings(
         HealthCheck.large_base_example,
     ],
 )
-pytestmark = pytest.mark.slow
+pytestmark = [
+    pytest.mark.slow,
+    # hypothesis warns when it builds the repr of a large generated spec: noise, not a finding
+    pytest.mark.filterwarnings("ignore:Generating overly large repr"),
+]
 
 # --- the folder child missions live in ----------------------------------------------------------
 
