@@ -8,8 +8,12 @@
     │   ├── ExitCodeError        kind "exit_code"   (shell exited non-zero)
     │   ├── HttpStatusError      kind "http_status" (HTTP 4xx/5xx)
     │   ├── HttpTransportError   kind "http_transport" (connect, read, DNS)
-    │   └── AgentInputError      kind "input"       (never retried: the input is wrong)
+    │   ├── AgentInputError      kind "input"       (never retried: the input is wrong)
+    │   ├── ProviderError        a model provider's answer (kind "rate_limit", "auth", ...)
+    │   └── PlanError            kind "plan"        (a planner's output is not valid steps)
     ├── RunError             an operation on a mission run was refused (unknown, alive, finished)
+    ├── MissionFailed        a mission (or group) flow ended with failed steps
+    ├── UnknownAgentError    no agent has this name (also a KeyError)
     └── ServerError          the server cannot be reached, or the local one cannot start
 
 Messages are built by the constructors so every error names its context: the mission, the step
@@ -19,6 +23,27 @@ and the field for spec problems; the step path and kind for step failures.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "ERROR_KINDS",
+    "AgentInputError",
+    "AutoAgentError",
+    "ExitCodeError",
+    "ExpressionError",
+    "HttpStatusError",
+    "HttpTransportError",
+    "MissionFailed",
+    "PlanError",
+    "Problem",
+    "ProviderError",
+    "RunError",
+    "ServerError",
+    "SpecError",
+    "StepError",
+    "StepTimeout",
+    "UnknownAgentError",
+]
 
 
 class AutoAgentError(Exception):
@@ -129,8 +154,44 @@ class AgentInputError(StepError):
     retryable = False
 
 
+class ProviderError(StepError):
+    """What the provider answered, as a kind ``retry_on`` can name."""
+
+
+class PlanError(StepError):
+    """A planner's output is not a valid list of steps (never retried: it would fail again)."""
+
+    kind = "plan"
+    retryable = False
+
+
 class RunError(AutoAgentError):
     """An operation on a mission run was refused: unknown run, still alive, already finished."""
+
+
+class MissionFailed(AutoAgentError):
+    """Raised by a mission (or group) flow when one or more steps failed."""
+
+    kind = "error"
+
+    def __init__(self, scope: str, failed: list[Any], undone: list[Any] | None = None):
+        lines = [f"{o.path}: {o.error}" for o in failed if o.state == "failed"]
+        blocked = [o.path for o in failed if o.state == "blocked"]
+        if blocked:
+            lines.append(f"not run because a need failed: {', '.join(blocked)}")
+        if undone:
+            done = [o.path.removesuffix("#compensate") for o in undone if o.state == "completed"]
+            lines.append(f"compensated (newest first): {', '.join(done) or 'none'}")
+            lines.extend(f"{o.path}: {o.error}" for o in undone if o.state != "completed")
+        super().__init__(f"{scope} failed: " + "; ".join(lines))
+
+
+class UnknownAgentError(AutoAgentError, KeyError):
+    """No agent has this name. Also a KeyError (a lookup that failed), whose message is readable
+    (no extra quotes)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 class ServerError(AutoAgentError):
@@ -149,6 +210,8 @@ ERROR_KINDS: frozenset[str] = frozenset(
         "fail",
         "expression",
         "rejected",
+        "output",  # an agent's output does not fit its output model (any agent)
+        "plan",  # a planner's output is not valid steps
     }
 )
 """Kinds that ``retry_on`` may name. Third-party agents may raise StepError with their own kind;

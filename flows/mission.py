@@ -13,7 +13,7 @@ from prefect.context import FlowRunContext
 from prefect.runtime import flow_run as current_run
 
 from autoagent import heartbeat, limits
-from autoagent.errors import AutoAgentError, SpecError
+from autoagent.errors import MissionFailed, SpecError
 from autoagent.runs import inline_spec, validated_spec
 from autoagent.spec import Step
 from flows import sagas
@@ -22,23 +22,6 @@ from flows.report import publish_report
 from flows.scheduler import Scheduler, failures
 from flows.suspend import suspends
 from tasks import remote
-
-
-class MissionFailed(AutoAgentError):
-    """Raised by a mission (or group) flow when one or more steps failed."""
-
-    kind = "error"
-
-    def __init__(self, scope: str, failed: list[Any], undone: list[Any] | None = None):
-        lines = [f"{o.path}: {o.error}" for o in failed if o.state == "failed"]
-        blocked = [o.path for o in failed if o.state == "blocked"]
-        if blocked:
-            lines.append(f"not run because a need failed: {', '.join(blocked)}")
-        if undone:
-            done = [o.path.removesuffix("#compensate") for o in undone if o.state == "completed"]
-            lines.append(f"compensated (newest first): {', '.join(done) or 'none'}")
-            lines.extend(f"{o.path}: {o.error}" for o in undone if o.state != "completed")
-        super().__init__(f"{scope} failed: " + "; ".join(lines))
 
 
 def _ran_before(flow_run: Any) -> bool:

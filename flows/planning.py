@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from autoagent.agents.planner import PlanError, validated_plan
+from autoagent.agents.planner import validated_plan
+from autoagent.errors import PlanError
 from autoagent.spec import Step
 from flows.outcomes import COMPLETED, FAILED, Outcome
 

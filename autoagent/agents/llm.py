@@ -16,7 +16,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from autoagent.agents.base import AgentContext, AgentInput, BaseAgent
-from autoagent.errors import HttpTransportError, StepError, StepTimeout
+from autoagent.errors import HttpTransportError, ProviderError, StepTimeout
 
 _EXCERPT_CHARS = 300
 
@@ -69,10 +69,6 @@ class LLMOutput(BaseModel):
     usage: Usage
 
     model_config = ConfigDict(populate_by_name=True)
-
-
-class ProviderError(StepError):
-    """What the provider answered, as a kind ``retry_on`` can name."""
 
 
 # status → (kind, retryable)

@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from autoagent.agents.base import AgentContext, AgentInput, BaseAgent
-from autoagent.errors import AgentInputError, StepError
+from autoagent.errors import AgentInputError, PlanError, StepError
 
 SYSTEM_PROMPT = """You plan the next steps of an AutoAgent mission.
 Answer with one JSON object: {{"steps": [...]}}. Each step is an object with a unique "id" (a slug:
@@ -158,11 +158,6 @@ def validated_plan(mission: str, step_path: str, params: dict[str, Any], plan: A
         lines = "; ".join(_where(p) + p.message for p in exc.problems)
         message = f"the planner wrote an invalid plan: {lines}"
         raise PlanError(str(Problem(mission, step_path, "plan", message))) from None
-
-
-class PlanError(StepError):
-    kind = "plan"
-    retryable = False
 
 
 def _where(problem: Any) -> str:

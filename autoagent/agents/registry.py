@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from autoagent.agents.base import Agent, AgentContext
-from autoagent.errors import AgentInputError, StepError
+from autoagent.errors import AgentInputError, StepError, UnknownAgentError
 
 ENTRY_POINT_GROUP = "autoagent.agents"
 
@@ -45,13 +45,6 @@ BUILTINS: Mapping[str, str] = {
 _agents: dict[str, Agent] = {}
 _entry_points_loaded = False
 _lock = threading.RLock()
-
-
-class UnknownAgentError(KeyError):
-    """No agent has this name. A KeyError whose message is readable (no extra quotes)."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else ""
 
 
 def register(agent: T, *, replace: bool = False) -> T:
