@@ -27,6 +27,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from autoagent import watchdog
 from autoagent.settings import get_settings
 
 OWNER_VARIABLE = "AUTOAGENT_STEP_OWNER"
@@ -37,12 +38,8 @@ WATCHDOG = Path(__file__).with_name("watchdog.py")
 def start_time(pid: int) -> str | None:
     """When a live process started (clock ticks since boot, from /proc): with its pid, it names
     the process for good, since a pid is reused. None when it is gone or a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return None if fields[0] == "Z" else fields[19]
+    fields = watchdog.stat(pid)
+    return None if fields is None or fields[0] == "Z" else fields[19]
 
 
 def alive(pid: int) -> bool:

@@ -42,12 +42,22 @@ def marked(variable: str, owner: str) -> set[int]:
     return found
 
 
-def start_time(pid: int) -> str | None:
+def stat(pid: int | str) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name (0: the state letter, 2: the
+    process group, 19: the start time in clock ticks since boot); None when it is gone. The one
+    reader of that file: ``autoagent.processes`` uses it too."""
     try:
         with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[19]
+            fields = f.read().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return None
+    return fields if len(fields) > 19 else None
+
+
+def start_time(pid: int) -> str | None:
+    """When a process started, zombies included (a zombie leader still holds its group)."""
+    fields = stat(pid)
+    return fields[19] if fields else None
 
 
 def ours(registered: dict[int, str]) -> set[int]:
@@ -100,12 +110,8 @@ def live_members(groups: set[int]) -> set[int]:
         return found
     for entry in entries:
         if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except (OSError, IndexError):
-                continue
-            if fields[0] != "Z" and int(fields[2]) in groups:
+            fields = stat(entry)
+            if fields is not None and fields[0] != "Z" and int(fields[2]) in groups:
                 found.add(int(entry))
     return found
 
