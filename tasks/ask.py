@@ -25,6 +25,9 @@ from autoagent.spec.models import Approval
 from tasks.step import cache_key
 
 POLL_SECONDS = 0.1
+"""The first poll for an answer: one often comes within seconds (a person at the form, a test)."""
+POLL_MAX_SECONDS = 2.0
+"""Polls slow down to this (x1.5 each time): a wait of days costs ~1 request a second, not 20."""
 _form_locks: dict[str, threading.Lock] = {}
 _form_locks_guard = threading.Lock()
 
@@ -96,9 +99,10 @@ def _pause_for(
         message = f"waiting for approval of {path!r}: {title}"
         waits.pause_on(client, root, path, message=message, form=form)
         model.save(form, flow_run_id=root)
+        polls = _Polls(deadline)
         try:
             while True:
-                time.sleep(POLL_SECONDS)
+                polls.sleep()
                 current = client.read_flow_run(root).state
                 if current is not None and current.is_running():
                     answer = waits.read_input(root, form["response"])
@@ -158,6 +162,7 @@ def _await_signal(*, root_run_id: str, path: str, key: str, timeout: float | Non
         root, path, {"kind": "event", "key": key, "deadline": _deadline(timeout)}
     )
     deadline = marker.get("deadline")
+    polls = _Polls(deadline)
     while True:
         found = waits.read_input(root, waits.signal_key(key))
         if found is not None:
@@ -168,7 +173,7 @@ def _await_signal(*, root_run_id: str, path: str, key: str, timeout: float | Non
                 kind="timeout",
                 retryable=False,
             )
-        time.sleep(POLL_SECONDS)
+        polls.sleep()
 
 
 def answered(root_run_id: str, path: str, parameters: dict[str, Any]) -> bool:
@@ -184,6 +189,23 @@ def consume_signal(root_run_id: str, path: str, key: str) -> None:
     root = UUID(root_run_id)
     waits.delete_input(root, waits.signal_key(key))
     waits.clear_waiting(root, path)
+
+
+class _Polls:
+    """Sleeps between polls: fast at first, slower the longer the wait, never past the
+    deadline (so a timeout is noticed on time)."""
+
+    def __init__(self, deadline: str | None):
+        self.deadline = datetime.fromisoformat(deadline) if deadline else None
+        self.delay = POLL_SECONDS
+
+    def sleep(self) -> None:
+        delay = self.delay
+        if self.deadline is not None:
+            left = (self.deadline - datetime.now(UTC)).total_seconds()
+            delay = min(delay, max(left, 0.0) + 0.01)
+        time.sleep(delay)
+        self.delay = min(self.delay * 1.5, POLL_MAX_SECONDS)
 
 
 def _deadline(timeout: float | None) -> str | None:
