@@ -83,7 +83,7 @@ class Settings(BaseModel):
         1_000_000, ge=1, description="Most values (scalars, lists, mappings) in a spec."
     )
     max_depth: int = Field(
-        100, ge=4, le=400, description="Deepest nesting of lists and mappings in a spec."
+        100, ge=4, le=200, description="Deepest nesting of lists and mappings in a spec."
     )
     max_steps: int = Field(
         20_000, ge=1, description="Most steps in one mission spec (groups count, items do not)."

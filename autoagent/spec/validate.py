@@ -124,8 +124,9 @@ class _Checker:
             return None
         try:  # from here on the data is JSON values only, and a copy this check may change
             data, found = to_plain(self.doc.data, budget())
-        except PlainError as exc:
-            self.add(None, None, exc.message, exc.loc)
+        except PlainError as exc:  # named at its step and the field it starts in
+            step, rest = self._owner(exc.loc)
+            self.add(step, field_name(rest[:2]), exc.message, exc.loc)
             return None
         self.doc.data = data
         for loc, message in [*self.doc.bad_values, *found]:
