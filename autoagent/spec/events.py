@@ -60,18 +60,23 @@ class Budget:
     def spend(self, values: int, size: int, line: int) -> None:
         self.values += values
         self.bytes += size
+        message = self.exceeded()
+        if message is not None:
+            raise ReadError(message, line)
+
+    def exceeded(self) -> str | None:
+        """Which limit what has been spent crosses, as the problem to report; None if none."""
         if self.values > self.max_values:
-            raise ReadError(
+            return (
                 f"document too large: more than {self.max_values} values once aliases expand"
-                " (limit AUTOAGENT_MAX_SPEC_VALUES)",
-                line,
+                " (limit AUTOAGENT_MAX_SPEC_VALUES)"
             )
         if self.bytes > self.max_bytes:
-            raise ReadError(
+            return (
                 f"document too large: more than {self.max_bytes} bytes once aliases expand"
-                " (limit AUTOAGENT_MAX_EXPANDED_BYTES)",
-                line,
+                " (limit AUTOAGENT_MAX_EXPANDED_BYTES)"
             )
+        return None
 
 
 def too_deep(limit: int) -> str:

@@ -41,11 +41,7 @@ def to_plain(data: Any, budget: Budget) -> tuple[Any, list[tuple[Loc, str]]]:
     def copy(value: Any, loc: Loc) -> Any:
         budget.values += 1
         if budget.values > budget.max_values:
-            raise PlainError(
-                f"document too large: more than {budget.max_values} values once aliases expand"
-                " (limit AUTOAGENT_MAX_SPEC_VALUES)",
-                loc,
-            )
+            raise PlainError(budget.exceeded() or "", loc)
         kind = type(value)
         if kind is str:
             budget.bytes += len(value) + 2
@@ -58,11 +54,7 @@ def to_plain(data: Any, budget: Budget) -> tuple[Any, list[tuple[Loc, str]]]:
             budget.bytes += 8
             value = scalar(value, loc)
         if budget.bytes > budget.max_bytes:
-            raise PlainError(
-                f"document too large: more than {budget.max_bytes} bytes once aliases expand"
-                " (limit AUTOAGENT_MAX_EXPANDED_BYTES)",
-                loc,
-            )
+            raise PlainError(budget.exceeded() or "", loc)
         return value
 
     def container(value: Any, loc: Loc) -> Any:
@@ -81,7 +73,7 @@ def to_plain(data: Any, budget: Budget) -> tuple[Any, list[tuple[Loc, str]]]:
                     where = (*loc, key.encode("utf-8", "replace").decode())
                     problems.append((where, "a key that is not valid Unicode (a lone surrogate)"))
                 else:
-                    where = (*loc, _printable(key))
+                    where = (*loc, _describe(key))
                     problems.append((where, f"a key must be a string (got {_describe(key)})"))
         else:
             out = [copy(item, (*loc, i)) for i, item in enumerate(value)]
@@ -127,7 +119,3 @@ def _describe(value: Any) -> str:
         text = repr(value)
         return text if len(text) <= 40 else text[:37] + "..."
     return f"a {type(value).__name__}"
-
-
-def _printable(key: Any) -> str:
-    return _describe(key)

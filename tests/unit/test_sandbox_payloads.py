@@ -33,6 +33,7 @@ from autoagent.expressions import ExpressionInfo, is_template, render
 from autoagent.interactive import problems
 from autoagent.settings import get_settings
 from tests.unit.test_expressions import PAYLOADS as BASE_PAYLOADS
+from tests.unit.test_expressions import _is_plain
 
 BIG_INT = "1" + "0" * 4400  # past Python's 4300-digit limit for int <-> str
 DEEP_PARENS = "(" * 300 + "params.p" + ")" * 300
@@ -552,11 +553,3 @@ def test_sandbox_alone_is_inert(
         result = str(exc)
     _assert_nothing_happened(canary, result)
     assert _is_plain(result), result
-
-
-def _is_plain(value: Any) -> bool:
-    if isinstance(value, list | tuple):
-        return all(_is_plain(v) for v in value)
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and _is_plain(v) for k, v in value.items())
-    return value is None or isinstance(value, bool | int | float | str)
