@@ -15,36 +15,38 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from autoagent.code import Finished, Step, mission, run, run_spec, step, sub_mission
-    from autoagent.helpers import approval, event, wait
-    from autoagent.interactive import Report, Running, problems, report, start
-    from autoagent.waits import approve, signal
+    from autoagent.api.answers import approve, signal
+    from autoagent.api.missions import mission, run, run_spec, sub_mission
+    from autoagent.api.notebook import Report, Running, problems, report, start
+    from autoagent.api.runs import Finished
+    from autoagent.api.steps import StepFunction, step
+    from autoagent.api.waits import approval, event, wait
 
 _HOMES = {
-    "Finished": "autoagent.code",
-    "Step": "autoagent.code",
-    "mission": "autoagent.code",
-    "run": "autoagent.code",
-    "run_spec": "autoagent.code",
-    "step": "autoagent.code",
-    "sub_mission": "autoagent.code",
-    "approval": "autoagent.helpers",
-    "event": "autoagent.helpers",
-    "wait": "autoagent.helpers",
-    "Report": "autoagent.interactive",
-    "Running": "autoagent.interactive",
-    "problems": "autoagent.interactive",
-    "report": "autoagent.interactive",
-    "start": "autoagent.interactive",
-    "approve": "autoagent.waits",
-    "signal": "autoagent.waits",
+    "Finished": "autoagent.api.runs",
+    "StepFunction": "autoagent.api.steps",
+    "mission": "autoagent.api.missions",
+    "run": "autoagent.api.missions",
+    "run_spec": "autoagent.api.missions",
+    "step": "autoagent.api.steps",
+    "sub_mission": "autoagent.api.missions",
+    "approval": "autoagent.api.waits",
+    "event": "autoagent.api.waits",
+    "wait": "autoagent.api.waits",
+    "Report": "autoagent.api.notebook",
+    "Running": "autoagent.api.notebook",
+    "problems": "autoagent.api.notebook",
+    "report": "autoagent.api.notebook",
+    "start": "autoagent.api.notebook",
+    "approve": "autoagent.api.answers",
+    "signal": "autoagent.api.answers",
 }
 
 __all__ = [
     "Finished",
     "Report",
     "Running",
-    "Step",
+    "StepFunction",
     "approval",
     "approve",
     "event",

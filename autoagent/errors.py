@@ -2,6 +2,9 @@
 
     AutoAgentError
     ├── SpecError            a mission spec is invalid; carries every Problem found
+    ├── ReadError            text or data cannot be read as a spec (a message and its line)
+    │   └── PlainError           a value that is not JSON, at its location in Python data
+    ├── ChildNotFound        a child mission's file cannot be used (outside the allowed roots)
     ├── ExpressionError      an expression is malformed, unsafe or failed to render
     ├── StepError            a step failed; ``kind`` is what ``retry_on`` selects
     │   ├── StepTimeout          kind "timeout"
@@ -29,14 +32,17 @@ __all__ = [
     "ERROR_KINDS",
     "AgentInputError",
     "AutoAgentError",
+    "ChildNotFound",
     "ExitCodeError",
     "ExpressionError",
     "HttpStatusError",
     "HttpTransportError",
     "MissionFailed",
+    "PlainError",
     "PlanError",
     "Problem",
     "ProviderError",
+    "ReadError",
     "RunError",
     "ServerError",
     "SpecError",
@@ -101,6 +107,28 @@ def _problem_order(p: Problem) -> tuple:
         p.field or "",
         p.message,
     )
+
+
+class ReadError(AutoAgentError):
+    """The text cannot be read as a spec: a message and the (1-based) line where it was seen.
+    Validation turns it into a Problem; a ``--param`` value into one line."""
+
+    def __init__(self, message: str, line: int | None):
+        super().__init__(message)
+        self.message = message
+        self.line = line
+
+
+class PlainError(ReadError):
+    """A limit crossed while copying Python data: no line (data has none), but a location."""
+
+    def __init__(self, message: str, loc: tuple[str | int, ...]):
+        super().__init__(message, None)
+        self.loc = loc
+
+
+class ChildNotFound(AutoAgentError):
+    """Why a child mission's file cannot be used (the message is for the user)."""
 
 
 class ExpressionError(AutoAgentError):
@@ -212,6 +240,9 @@ ERROR_KINDS: frozenset[str] = frozenset(
         "rejected",
         "output",  # an agent's output does not fit its output model (any agent)
         "plan",  # a planner's output is not valid steps
+        "crashed",  # the child run of a `runs_on` step died (its worker or machine)
+        "cancelled",  # the run left its wait, or a `runs_on` step's child run was cancelled
+        "interrupted",  # a compensation cut off by a crash: never run twice
     }
 )
 """Kinds that ``retry_on`` may name. Third-party agents may raise StepError with their own kind;

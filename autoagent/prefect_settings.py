@@ -50,7 +50,7 @@ def defaults(quiet: bool = False) -> dict[str, str]:
     """AutoAgent's defaults for Prefect: ``DEFAULTS``, and with ``quiet`` its console logs off.
 
     No flow heartbeat period: a mission run by AutoAgent sends its own heartbeats
-    (autoagent.heartbeat), so the engine's stay off, and switching them off in a settings copy
+    (autoagent.server.liveness), so the engine's stay off, and switching them off in a settings copy
     costs ~0.2 s a run."""
     return {**DEFAULTS, **QUIET} if quiet else dict(DEFAULTS)
 

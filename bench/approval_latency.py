@@ -34,7 +34,8 @@ RESULTS = HERE / "results" / "approval_latency.json"
 
 
 def _autoagent(samples: int) -> list[float]:
-    from autoagent import runs, waits
+    from autoagent.api import answers, runs
+    from autoagent.server import inputs
     from autoagent.spec import validate_data
 
     steps: list[dict[str, Any]] = []
@@ -50,17 +51,17 @@ def _autoagent(samples: int) -> list[float]:
                 "input": {"function": "bench_tools:now"},
             }
         )
-    flow_run = runs.start(validate_data({"name": "approval-latency", "steps": steps}), {})
-    from flows import outcomes
-
-    thread = _background(lambda: runs.execute(flow_run))
+    spec = validate_data({"name": "approval-latency", "steps": steps})
+    flow_run = runs.create(spec, {})
+    finished: list[Any] = []
+    thread = _background(lambda: finished.append(runs.execute(flow_run, spec=spec)))
     sent: list[float] = []
     for i in range(samples):
-        _until(lambda i=i: _paused_on(flow_run.id, waits.keyset(f"ask{i}")))
+        _until(lambda i=i: _paused_on(flow_run.id, inputs.keyset(f"ask{i}")))
         sent.append(time.time())
-        waits.approve(str(flow_run.id), f"ask{i}")
+        answers.approve(str(flow_run.id), f"ask{i}")
     thread.join(120)
-    records = outcomes.records[str(flow_run.id)]
+    records = finished[0].outcomes
     return [records[f"clock{i}"].output - sent[i] for i in range(samples)]
 
 

@@ -82,8 +82,8 @@ def _until_first_step(env: dict[str, str]) -> tuple[float, str]:
 def _first_start(run_id: str, env: dict[str, str]) -> datetime:
     code = (
         "import sys, json\n"
-        "from autoagent.connection import ensure_api\n"
-        "from autoagent.reader import open_reader\n"
+        "from autoagent.server.connection import ensure_api\n"
+        "from autoagent.server.reader import open_reader\n"
         "ensure_api()\n"
         "with open_reader() as r:\n"
         "    runs = r.descendants(r.root_run(sys.argv[1]).id)\n"

@@ -1,1 +1,1 @@
-"""Prefect Block types and saved blocks AutoAgent relies on."""
+"""The blocks this Prefect project registers on a server: ``python -m blocks.register``."""

@@ -1,1 +1,1 @@
-"""Deployment definitions: the served mission runner (work pools and prefect.yaml come next)."""
+"""What prefect.yaml points at: work pool job templates and the served mission runner."""

@@ -15,6 +15,10 @@ import argparse
 import asyncio
 import sys
 
+from prefect.runner import Runner
+
+from autoagent.engine.mission import mission
+
 DEPLOYMENT = "run-mission"
 
 
@@ -30,11 +34,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--limit", type=int, default=None, help="Most runs at the same time.")
     args = parser.parse_args(argv)
-
-    from prefect.runner import Runner
-
-    from flows.mission import mission
-
     runner = Runner(
         name="autoagent-missions",
         query_seconds=args.poll,

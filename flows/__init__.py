@@ -1,1 +1,1 @@
-"""Prefect flows: the generic mission runner and its groups."""
+"""This repository's missions written as code: examples a Prefect project deploys (prefect.yaml)."""

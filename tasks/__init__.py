@@ -1,1 +1,1 @@
-"""Prefect tasks that do a mission's work."""
+"""The steps this repository's code missions call (flows/)."""

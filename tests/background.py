@@ -10,7 +10,10 @@ from typing import Any
 
 from prefect.states import State
 
-from autoagent import runs, waits
+from autoagent.api import runs
+from autoagent.api.runs import Finished
+from autoagent.server import inputs
+from autoagent.server.client import read_run
 from autoagent.spec import validate_data
 from tests.missions import MissionRun, read_status
 
@@ -19,10 +22,10 @@ class Background:
     """Start a mission in a thread (with this context's Prefect settings) and watch it."""
 
     def __init__(self, data: dict[str, Any], params: dict[str, Any] | None = None, **options: Any):
-        spec = validate_data(data)
-        self.flow_run = runs.start(spec, params or {}, **options)
+        self.spec = validate_data(data)
+        self.flow_run = runs.create(self.spec, params or {}, **options)
         self.id = str(self.flow_run.id)
-        self.state: State | None = None
+        self.finished: Finished | None = None
         self.error: BaseException | None = None
         context = contextvars.copy_context()
         self.thread = threading.Thread(target=context.run, args=(self._run,), daemon=True)
@@ -30,12 +33,12 @@ class Background:
 
     def _run(self) -> None:
         try:
-            self.state = runs.execute(self.flow_run)
+            self.finished = runs.execute(self.flow_run, spec=self.spec)
         except BaseException as exc:  # surfaced by finish()
             self.error = exc
 
     def waiting(self) -> list[dict[str, Any]]:
-        return waits.waiting(self.flow_run.id)
+        return inputs.waiting(self.flow_run.id)
 
     def until(self, predicate: Callable[[], Any], timeout: float = 60, what: str = "") -> Any:
         end = time.monotonic() + timeout
@@ -55,12 +58,12 @@ class Background:
             marker = next((m for m in self.waiting() if m["path"] == path), None)
             if marker is None or marker["kind"] != "approval":
                 return marker
-            state = runs.read_run(self.id).state
+            state = read_run(self.id).state
             keyset = (state.state_details.run_input_keyset or {}) if state else {}
             paused = state is not None and state.is_paused()
             return (
                 marker
-                if paused and keyset.get("response") == waits.keyset(path)["response"]
+                if paused and keyset.get("response") == inputs.keyset(path)["response"]
                 else None
             )
 
@@ -71,6 +74,10 @@ class Background:
         assert not self.thread.is_alive(), "the mission did not finish in time"
         if self.error is not None:
             raise self.error
-        assert self.state is not None
+        assert self.finished is not None
         runs.wait_for_records(self.flow_run.id, set(), 10)
-        return MissionRun(self.flow_run, self.state, read_status(self.id))
+        return MissionRun(self.flow_run, self.finished, read_status(self.id))
+
+    @property
+    def state(self) -> State | None:
+        return self.finished.state if self.finished is not None else None

@@ -8,17 +8,21 @@ from typing import Any
 from prefect.client.schemas.objects import FlowRun
 from prefect.states import State
 
-from autoagent import runs, status
-from autoagent.reader import open_reader
+from autoagent.api import runs
+from autoagent.api.runs import Finished
+from autoagent.server import status
 from autoagent.spec import MissionSpec, validate_data
-from flows import outcomes
 
 
 @dataclass
 class MissionRun:
     flow_run: FlowRun
-    state: State
+    finished: Finished
     status: status.MissionStatus
+
+    @property
+    def state(self) -> State:
+        return self.finished.state
 
     @property
     def id(self) -> str:
@@ -30,12 +34,11 @@ class MissionRun:
         return found
 
     def outputs(self) -> dict[str, Any]:
-        return {p: o.output for p, o in outcomes.records.get(self.id, {}).items()}
+        return {p: o.output for p, o in self.finished.outcomes.items()}
 
 
 def read_status(run_id: str) -> status.MissionStatus:
-    with open_reader() as reader:
-        return status.read(reader, run_id).status
+    return status.load(run_id).status
 
 
 def run_mission(data: dict[str, Any], params: dict[str, Any] | None = None) -> MissionRun:
@@ -43,12 +46,7 @@ def run_mission(data: dict[str, Any], params: dict[str, Any] | None = None) -> M
 
 
 def run_loaded(spec: MissionSpec, params: dict[str, Any] | None = None) -> MissionRun:
-    flow_run = runs.start(spec, params or {})
-    state = runs.execute(flow_run)
-    finished = {
-        o.prefect_state.state_details.task_run_id
-        for o in outcomes.records.get(str(flow_run.id), {}).values()
-        if o.prefect_state is not None
-    }
-    assert runs.wait_for_records(flow_run.id, finished, 30)
-    return MissionRun(flow_run, state, read_status(str(flow_run.id)))
+    flow_run = runs.create(spec, params or {})
+    finished = runs.execute(flow_run, spec=spec)
+    assert runs.wait_for_records(flow_run.id, finished.journal.task_run_ids(), 30)
+    return MissionRun(flow_run, finished, read_status(str(flow_run.id)))

@@ -110,9 +110,9 @@ def start_prefect_server(workdir: Path, *, timeout: float = 120.0) -> PrefectSer
 
 
 def stop_local_servers(*roots: Path) -> list[Path]:
-    """Stop the local Prefect servers recorded under ``roots`` (autoagent.local_server); the
+    """Stop the local Prefect servers recorded under ``roots`` (autoagent.server.local); the
     homes they belonged to."""
-    from autoagent import local_server
+    from autoagent.server import local as local_server
 
     stopped = []
     for root in roots:

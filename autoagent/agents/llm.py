@@ -1,6 +1,6 @@
 """The ``llm`` agent: one OpenAI-compatible chat completion over httpx.
 
-The endpoint, model and secret key come from a saved LLM provider block (blocks/llm.py). The
+The endpoint, model and secret key come from a saved LLM provider block (agents/provider.py). The
 client never retries: provider errors become error kinds and the step's policy decides
 (``retry_on: [rate_limit]``). A bad request, a refused key or an unknown model are not retryable.
 The key is sent in a header and nowhere else; it is scrubbed from any message that might echo it.
@@ -97,7 +97,7 @@ class LLMAgent(BaseAgent):
     )
 
     def run(self, ctx: AgentContext, input: LLMInput) -> LLMOutput:
-        from blocks.llm import load_provider
+        from autoagent.agents.provider import load_provider  # Prefect: not to validate a spec
 
         provider = load_provider(input.provider)
         secret = provider.api_key.get_secret_value() if provider.api_key else ""

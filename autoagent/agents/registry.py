@@ -38,9 +38,10 @@ BUILTINS: Mapping[str, str] = {
     "http": "autoagent.agents.http:HttpAgent",
     "python": "autoagent.agents.python:PythonAgent",
     "llm": "autoagent.agents.llm:LLMAgent",
-    "planner": "autoagent.agents.planner:PlannerAgent",
+    "planner": "autoagent.planner:PlannerAgent",
 }
-"""Built-in agent names → where their class lives."""
+"""Built-in agent names → where their class lives (loaded by name, as entry points are: the
+planner sits above the spec package it validates plans with)."""
 
 _agents: dict[str, Agent] = {}
 _entry_points_loaded = False

@@ -8,7 +8,7 @@ mistake (set AUTOAGENT_DEBUG=1 to see one for a bug).
 
 Prefect is imported only by the commands that run or change missions, and only after
 ``output.connect`` has put its settings in place: ``validate`` and ``--help`` never load it, and
-``status`` and ``list`` read the server over its REST API (autoagent.reader).
+``status`` and ``list`` read the server over its REST API (autoagent.server.reader).
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ EXIT_FAILED, EXIT_INPUT, EXIT_REFUSED, EXIT_SERVER = 1, 2, 3, 4
 def connect(verbose: bool = False) -> str:
     """Before Prefect is imported: AutoAgent's defaults for its settings (its console logs only
     with --verbose), then the API, the local server started if none is configured."""
-    from autoagent.connection import ensure_api
+    from autoagent.server.connection import ensure_api  # lazy: --help and validate need no server
 
     prefect_settings.apply_defaults(prefect_settings.defaults(quiet=not verbose))
     return ensure_api(say=say, status=status_line)
@@ -33,7 +33,7 @@ def connect(verbose: bool = False) -> str:
 
 def check_run_id(run_id: str) -> None:
     """Bad input is refused before any server is involved."""
-    from autoagent.records import parse_run_id
+    from autoagent.server.records import parse_run_id  # lazy: --help needs no pydantic
 
     parse_run_id(run_id)
 
@@ -90,7 +90,7 @@ def guard(action: Callable[[], int | None]) -> None:
 
 def parse_params(pairs: list[str], option: str = "--param") -> dict[str, Any]:
     """``k=v`` pairs; values are YAML scalars or lists (``n=3``, ``flag=true``, ``xs=[1,2]``)."""
-    from autoagent.spec.loader import ReadError, read_value  # the spec models: not for --help
+    from autoagent.spec.loader import ReadError, read_value  # lazy: --help needs no spec models
 
     params: dict[str, Any] = {}
     for pair in pairs:

@@ -19,7 +19,7 @@ def server_status() -> None:
     """Which server commands use; for the local one, its process, URL, database and log."""
 
     def action() -> int:
-        from autoagent import connection, local_server
+        from autoagent.server import connection, local  # lazy: the CLI's latency
 
         configured = prefect_settings.value("PREFECT_API_URL")
         if configured:
@@ -28,7 +28,7 @@ def server_status() -> None:
             out.print(f"configured server (PREFECT_API_URL) {configured}: {state}", markup=False)
             return 0 if reachable else 1
         home = prefect_settings.prefect_home()
-        server = local_server.find()
+        server = local.find()
         if server is None:
             out.print(
                 f"no local Prefect server runs for {home}: the next command that needs one"
@@ -51,11 +51,11 @@ def server_start() -> None:
     """Start the local Prefect server now (commands start it on first use anyway)."""
 
     def action() -> int:
-        from autoagent import local_server
+        from autoagent.server import local  # lazy: the CLI's latency
 
         if prefect_settings.value("PREFECT_API_URL"):
             raise RunError("PREFECT_API_URL is set: commands use that server, not a local one")
-        server = local_server.ensure(say=say, status=status_line)
+        server = local.ensure(say=say, status=status_line)
         out.print(f"local Prefect server running: {server.ui_url} (pid {server.pid})")
         return 0
 
@@ -67,9 +67,9 @@ def server_stop() -> None:
     """Stop the local Prefect server of this home (its database stays)."""
 
     def action() -> int:
-        from autoagent import local_server
+        from autoagent.server import local  # lazy: the CLI's latency
 
-        stopped, stale = local_server.stop()
+        stopped, stale = local.stop()
         if stale:
             say(stale)
         if stopped is None:
@@ -101,9 +101,9 @@ def server_setup(
                 " `python infra/prefect-server/stack.py env`"
             )
         connect()
-        from autoagent import server
+        from autoagent.engine import automations  # lazy: Prefect, after connect configured it
 
-        installed = server.setup(pool, silence, max_resumes, backoff)
+        installed = automations.setup(pool, silence, max_resumes, backoff)
         out.print(f"recovery deployment recover/recover ({installed['recover_deployment']})")
         for name in installed["automations"]:
             out.print(f"automation {name!r}")

@@ -11,14 +11,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from autoagent.errors import AutoAgentError
+from autoagent.errors import ChildNotFound
 from autoagent.settings import get_settings
 
 SUFFIXES = (".yaml", ".yml", ".json")
-
-
-class ChildNotFound(AutoAgentError):
-    """Why a child mission's file cannot be used (the message is for the user)."""
 
 
 def locate(mission: str, base_dir: Path, root: Path) -> Path:

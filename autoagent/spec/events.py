@@ -20,7 +20,7 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.resolver import Resolver
 
-from autoagent.errors import AutoAgentError
+from autoagent.errors import ReadError
 
 Loc = tuple[str | int, ...]
 
@@ -36,15 +36,6 @@ _SCALAR_TAGS = {
 }
 _RESOLVERS = Resolver.yaml_implicit_resolvers
 _constructor = SafeConstructor()
-
-
-class ReadError(AutoAgentError):
-    """The text cannot be read as a spec: a message and the (1-based) line where it was seen."""
-
-    def __init__(self, message: str, line: int | None):
-        super().__init__(message)
-        self.message = message
-        self.line = line
 
 
 @dataclass

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autoagent.errors import Problem
+from autoagent.errors import Problem, ReadError
 from autoagent.settings import get_settings
 from autoagent.spec import events
-from autoagent.spec.events import Budget, Loc, ReadError
+from autoagent.spec.events import Budget, Loc
 from autoagent.spec.plain import to_plain
 
 __all__ = ["Document", "Loc", "ReadError", "budget", "read_file", "read_text", "read_value"]

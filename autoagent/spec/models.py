@@ -23,6 +23,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from autoagent.errors import SpecError
+
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 STEP_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,62}$")
 STEP_KINDS = ("agent", "steps", "mission", "approval", "wait", "event")
@@ -306,6 +308,12 @@ class MissionSpec(MissionFields):
 
         visit(self.steps, "")
         return out
+
+    def check_params(self, given: Iterable[str]) -> None:
+        """Every param given to the mission is one it declares; else a SpecError naming each."""
+        unknown = sorted(set(given) - set(self.params))
+        if unknown:
+            raise SpecError.for_params(self.name, unknown, sorted(self.params))
 
 
 Step.model_rebuild()

@@ -15,18 +15,11 @@ from collections.abc import Mapping
 from datetime import date, datetime, time
 from typing import Any
 
-from autoagent.spec.events import Budget, Loc, ReadError, too_deep
+from autoagent.errors import PlainError
+from autoagent.spec.events import Budget, Loc, too_deep
 
 MAX_INT_BITS = 14_000  # about 4,200 decimal digits: Python refuses to print longer integers
 JSON_TYPES = "strings, numbers, booleans, null, lists and mappings"
-
-
-class PlainError(ReadError):
-    """A limit crossed while copying: no line (Python data has none), but a location."""
-
-    def __init__(self, message: str, loc: Loc):
-        super().__init__(message, None)
-        self.loc = loc
 
 
 def to_plain(data: Any, budget: Budget) -> tuple[Any, list[tuple[Loc, str]]]:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from autoagent.agents import agent_names, error_kinds, get_agent, validate_input
 from autoagent.errors import ERROR_KINDS
 from autoagent.settings import get_settings
 from autoagent.spec.hints import hint
+from autoagent.spec.lineage import check_key
 from autoagent.spec.loader import Loc
 from autoagent.spec.models import StepFields
 from autoagent.spec.shapes import field_name
@@ -42,8 +44,6 @@ def problems(f: StepFields) -> Found:
 
 def agent(name: str, agent_input: Any, at: Loc) -> Found:
     """A known agent (``at`` is ``()`` or ``("compensate",)``) and an input it accepts."""
-    from autoagent.agents import agent_names, get_agent, validate_input  # the registry is slow
-
     try:
         found = get_agent(name)  # a built-in needs no scan of the installed entry points
     except KeyError:
@@ -67,8 +67,6 @@ def agent(name: str, agent_input: Any, at: Loc) -> Found:
 
 def kinds(listed: list[str]) -> Found:
     """Error kinds ``retry_on`` names: the built-in ones and those installed agents raise."""
-    from autoagent.agents import error_kinds
-
     known = set(ERROR_KINDS) | error_kinds(loaded_only=True)
     if not known.issuperset(listed):
         known |= error_kinds()
@@ -91,8 +89,6 @@ def limit(name: str, declared: set[str]) -> str | None:
 
 
 def asset(key: str, has_agent: bool) -> Found:
-    from autoagent.assets import check_key  # imports Prefect: only for specs with assets
-
     problem = check_key(key)
     if problem is None and not has_agent:
         problem = "only a step with an agent materializes an asset"

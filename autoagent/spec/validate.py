@@ -14,15 +14,15 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError, model_validator
 
-from autoagent.errors import Problem, SpecError
+from autoagent.errors import ChildNotFound, PlainError, Problem, SpecError
 from autoagent.settings import get_settings
 from autoagent.spec import step_rules
-from autoagent.spec.children import ChildNotFound, locate
+from autoagent.spec.children import locate
 from autoagent.spec.events import too_deep
 from autoagent.spec.hints import Suggestions, hint
 from autoagent.spec.loader import Document, Loc, budget, read_file, read_text
 from autoagent.spec.models import KIND_ERROR, MissionFields, MissionSpec, StepFields, kind_problems
-from autoagent.spec.plain import PlainError, to_plain
+from autoagent.spec.plain import to_plain
 from autoagent.spec.references import Scope, expression_problems, shell_warnings
 from autoagent.spec.shapes import field_name, translate
 from autoagent.spec.tree import Node, Tree, cross_group_need, cycles

@@ -1,4 +1,4 @@
-"""AutoAgent: the three scenarios as mission specs, run through ``autoagent.runs``.
+"""AutoAgent: the three scenarios as mission specs, run through ``autoagent.api.runs``.
 
 This is what ``autoagent run`` / ``autoagent resume`` do (one ``runs.session()`` each), minus their
 terminal output and their wait for the server to record every step afterwards: the timed span is
@@ -83,72 +83,66 @@ def resume_spec(n: int, marker: str) -> dict[str, Any]:
 
 class AutoAgent:
     def setup(self) -> None:
-        from autoagent import runs
+        from autoagent.api import runs
+        from autoagent.server.client import session
         from autoagent.spec import validate_data
 
         self.runs = runs
+        self.session = session
         self.validate = validate_data
         # Warm the imports and the results block once, as any long-lived process would have.
         self._run(self.validate(chain_spec(2)), expect_ok=True)
 
     def _run(self, spec: Any, expect_ok: bool) -> tuple[float, Any]:
         started = time.perf_counter()
-        with self.runs.session():  # as `autoagent run` does: one API client for the run
-            flow_run = self.runs.start(spec, {})
-            state = self.runs.execute(flow_run)
+        with self.session():  # as `autoagent run` does: one API client for the run
+            flow_run = self.runs.create(spec, {})
+            finished = self.runs.execute(flow_run, spec=spec)
         elapsed = time.perf_counter() - started
-        if expect_ok and not state.is_completed():
+        state = finished.state
+        if expect_ok and not finished.ok:
             raise WrongResult(f"mission {spec.name} ended {state.name}: {state.message}")
-        return elapsed, (flow_run, state)
+        return elapsed, (flow_run, finished)
 
     def chain(self, n: int) -> float:
-        elapsed, (flow_run, state) = self._run(self.validate(chain_spec(n)), expect_ok=True)
-        _forget(flow_run)
-        expect("chain output", state.result()[f"s{n - 1}"], n * work.FIB_VALUE)
+        elapsed, (_, finished) = self._run(self.validate(chain_spec(n)), expect_ok=True)
+        expect("chain output", finished.outputs()[f"s{n - 1}"], n * work.FIB_VALUE)
         return elapsed
 
     def fanout(self, n: int, nap: float) -> float:
-        elapsed, (flow_run, state) = self._run(self.validate(fanout_spec(n, nap)), expect_ok=True)
-        _forget(flow_run)
-        expect("join output", state.result()["join"], n)
+        elapsed, (_, finished) = self._run(self.validate(fanout_spec(n, nap)), expect_ok=True)
+        expect("join output", finished.outputs()["join"], n)
         return elapsed
 
     def resume(self, n: int, marker: str) -> tuple[float, float]:
-        from flows import outcomes
-
-        first, (flow_run, state) = self._run(self.validate(resume_spec(n, marker)), False)
-        if not state.is_failed():
-            raise WrongResult(f"first run should fail on its last step, it ended {state.name}")
+        first, (flow_run, failed) = self._run(self.validate(resume_spec(n, marker)), False)
+        if not failed.state.is_failed():
+            raise WrongResult(
+                f"first run should fail on its last step, it ended {failed.state.name}"
+            )
         open(marker, "w").close()
         # a crashed run is resumed later, not while the server still ingests its steps' events
         wait_until_quiet(limit=RESUME_QUIET_LIMIT)
         started = time.perf_counter()
-        with self.runs.session():  # as `autoagent resume` does
+        with self.session():  # as `autoagent resume` does
             again = self.runs.prepare_resume(str(flow_run.id))
-            state = self.runs.execute(again)
+            finished = self.runs.execute(again)
         resumed = time.perf_counter() - started
-        if not state.is_completed():
+        if not finished.ok:
+            state = finished.state
             raise WrongResult(f"resume ended {state.name}: {state.message}")
-        expect("last output", state.result()["last"], n - 1)
-        done = outcomes.records.get(str(flow_run.id), {})
+        expect("last output", finished.outputs()["last"], n - 1)
+        done = finished.outcomes
         work = done.get("work")
         if work is not None and work.cached:  # the whole fan-out came back from its one record
             cached = len(work.output)
         else:
             cached = sum(1 for path, o in done.items() if path.startswith("work[") and o.cached)
-        _forget(flow_run)
         expect("steps served from cache on resume", cached, n - 1)
         return first, resumed
 
     def close(self) -> None:
         pass
-
-
-def _forget(flow_run: Any) -> None:
-    """Drop this process's in-memory record of a finished run (it only feeds the CLI)."""
-    from flows import outcomes
-
-    outcomes.records.pop(str(flow_run.id), None)
 
 
 def make() -> AutoAgent:

@@ -13,7 +13,7 @@ import yaml
 from prefect import get_client
 from prefect.client.schemas.objects import StateType
 
-from autoagent import waits
+from autoagent.server import inputs
 from tests.e2e.cli import (
     autoagent,
     cli_env,
@@ -73,7 +73,7 @@ def _waiting_on(run_id: str, path: str) -> bool:
     with get_client(sync_client=True) as client:
         state = client.read_flow_run(UUID(run_id)).state
     keyset = state.state_details.run_input_keyset if state else None
-    return bool(state and state.is_paused() and keyset == waits.keyset(path))
+    return bool(state and state.is_paused() and keyset == inputs.keyset(path))
 
 
 def _pauses(run_id: str) -> list[str]:
@@ -182,8 +182,8 @@ def test_crash_while_waiting_never_asks_an_answered_form_again(
     assert "⏸" not in resumed.stdout  # nothing asked again
     assert [lines_in(tmp_path, s) for s in ("build", "package", "ship")] == [1, 1, 1]
     asked = _pauses(run_id)
-    assert asked.count(waits.keyset("legal")["response"]) == 1
-    assert asked.count(waits.keyset("review")["response"]) == 1
+    assert asked.count(inputs.keyset("legal")["response"]) == 1
+    assert asked.count(inputs.keyset("review")["response"]) == 1
     status = autoagent("status", run_id, env=env)
     assert "review  completed" in status.stdout, status.stdout
 
@@ -213,5 +213,5 @@ def test_crash_while_waiting_then_resume_asks_once_more_and_completes(
     assert [lines_in(tmp_path, s) for s in ("build", "package", "ship")] == [1, 1, 1]
     asked = _pauses(run_id)
     # legal was asked before the crash and once after it (never answered before); review once
-    assert asked.count(waits.keyset("legal")["response"]) == 2
-    assert asked.count(waits.keyset("review")["response"]) == 1
+    assert asked.count(inputs.keyset("legal")["response"]) == 2
+    assert asked.count(inputs.keyset("review")["response"]) == 1

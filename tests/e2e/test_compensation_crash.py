@@ -44,3 +44,37 @@ def test_a_compensation_cut_by_a_crash_is_not_repeated(tmp_path, prefect_server)
     assert resumed.returncode == 1, resumed.stdout + resumed.stderr
     assert "interrupted by a crash; not run again" in resumed.stdout + resumed.stderr
     assert log.read_text().split() == ["start-pay", "start-book", "done-book"]
+
+
+def test_a_resumed_mission_still_compensates_a_group_completed_before_the_crash(
+    tmp_path, prefect_server
+):
+    """A group done before a crash is not run again on resume, but the compensations of its steps
+    are still known: the mission failing afterwards undoes them, once."""
+    env = cli_env(prefect_server.env())
+    log, started = tmp_path / "undo.log", tmp_path / "hold.started"
+    book = {
+        "id": "book",
+        "agent": "shell",
+        "input": {"command": f"echo book >> {log}"},
+        "compensate": {"agent": "shell", "input": {"command": f"echo unbook >> {log}"}},
+    }
+    hold = f"if [ -f {started} ]; then exit 0; fi; touch {started}; sleep 60"
+    steps = [
+        {"id": "trip", "steps": [book]},
+        {"id": "hold", "agent": "shell", "needs": ["trip"], "input": {"command": hold}},
+        {"id": "ship", "agent": "fail", "needs": ["hold"], "input": {"message": "no stock"}},
+    ]
+    spec = tmp_path / "group-saga.yaml"
+    spec.write_text(yaml.safe_dump({"name": "group-saga", "steps": steps}))
+    out = tmp_path / "run.out"
+    process = start_autoagent("run", str(spec), env=env, log=out)
+    try:
+        wait_for(started.exists, timeout=90, what="the step after the group", process=process)
+    finally:
+        kill_group(process)
+    run_id = run_id_in(out.read_text())
+
+    resumed = autoagent("resume", run_id, env=env, timeout=180)
+    assert resumed.returncode == 1, resumed.stdout + resumed.stderr
+    assert log.read_text().split() == ["book", "unbook"]

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from prefect import get_client
 
-from autoagent import waits
+from autoagent.api import answers
+from autoagent.server import inputs
 from tests.e2e.cli import children, kill_group, lines_in, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
@@ -122,7 +123,7 @@ def test_deployed_approval_and_event_suspend_and_continue_on_the_same_run(
         lambda: (
             (s := _state(flow_run.id)) is not None
             and s.is_paused()
-            and s.state_details.run_input_keyset == waits.keyset("review")
+            and s.state_details.run_input_keyset == inputs.keyset("review")
         ),
         timeout=90,
         what="the run suspended at review",
@@ -131,17 +132,17 @@ def test_deployed_approval_and_event_suspend_and_continue_on_the_same_run(
     _no_flow_process_for(served, 3)
     assert lines_in(tmp_path, "build") == 1 and lines_in(tmp_path, "ship") == 0
 
-    waits.approve(str(flow_run.id), "review", comment="go")
+    answers.approve(str(flow_run.id), "review", comment="go")
     wait_for(
         lambda: (
-            any(m["path"] == "paid" for m in waits.waiting(flow_run.id))
+            any(m["path"] == "paid" for m in inputs.waiting(flow_run.id))
             and _state(flow_run.id).name == "Suspended"
         ),
         timeout=90,
         what="the run suspended at the event",
     )
     _no_flow_process_for(served, 2)
-    waits.signal(str(flow_run.id), "paid", {"eur": 3})  # reschedules the suspended run
+    answers.signal(str(flow_run.id), "paid", {"eur": 3})  # reschedules the suspended run
     wait_for(lambda: _state(flow_run.id).is_completed(), timeout=90, what="the run to complete")
     assert lines_in(tmp_path, "build") == 1 and lines_in(tmp_path, "ship") == 1
     with get_client(sync_client=True) as client:  # the same run id went round twice
@@ -195,15 +196,15 @@ def test_deployed_python_flow_with_helpers_suspends_at_each_wait(
 
         def suspended_at(path: str) -> bool:
             state = _state(flow_run.id)
-            marked = any(m["path"] == path for m in waits.waiting(flow_run.id))
+            marked = any(m["path"] == path for m in inputs.waiting(flow_run.id))
             return bool(marked and state is not None and state.name == "Suspended")
 
         wait_for(lambda: suspended_at("gate"), timeout=90, what="suspended at gate")
         _no_flow_process_for(runner, 2)
-        waits.approve(run_id, "gate", fields={"ticket": 5})
+        answers.approve(run_id, "gate", fields={"ticket": 5})
         wait_for(lambda: suspended_at("deployed"), timeout=90, what="suspended at the event")
         _no_flow_process_for(runner, 2)
-        waits.signal(run_id, "deployed", {"ok": True})
+        answers.signal(run_id, "deployed", {"ok": True})
         wait_for(lambda: _state(flow_run.id).name == "AwaitingTimer", timeout=90, what="the timer")
         _no_flow_process_for(runner, 2)
         wait_for(lambda: _state(flow_run.id).is_completed(), timeout=90, what="completion")

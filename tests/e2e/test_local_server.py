@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from autoagent import local_server
 from autoagent.processes import alive
+from autoagent.server import local as local_server
 from tests.e2e.cli import AUTOAGENT, autoagent, cli_env, run_id_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

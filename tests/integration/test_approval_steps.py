@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from autoagent import waits
+from autoagent.api import answers
 from autoagent.errors import AutoAgentError, RunError
 from tests.background import Background
 from tests.e2e.cli import lines_in
@@ -58,7 +58,7 @@ def test_approved_from_python_with_fields(prefect_api, tmp_path):
     run = Background(_mission(tmp_path, {"fields": fields}))
     marker = run.until_waiting("review")
     assert marker["title"] == "Ship build?"
-    waits.approve(run.id, approved=True, comment="go", fields={"region": "eu"})
+    answers.approve(run.id, approved=True, comment="go", fields={"region": "eu"})
     done = run.finish()
     assert done.state.is_completed(), done.state
     shipped = done.outputs()["ship"]
@@ -75,9 +75,9 @@ def test_a_rejection_needs_no_field_an_approval_still_does(prefect_api, tmp_path
     run = Background(_mission(tmp_path, {"fields": fields, "on_reject": "continue"}))
     run.until_waiting("review")
     with pytest.raises(AutoAgentError, match="'ticket' is a required property"):
-        waits.approve(run.id, approved=True, fields={"region": "eu"})
+        answers.approve(run.id, approved=True, fields={"region": "eu"})
     assert run.until_waiting("review", timeout=5)
-    waits.approve(run.id, approved=False, comment="no", fields={"region": None})
+    answers.approve(run.id, approved=False, comment="no", fields={"region": None})
     done = run.finish()
     assert done.state.is_completed(), done.state
     answer = done.outputs()["ship"]
@@ -88,7 +88,7 @@ def test_a_rejection_needs_no_field_an_approval_still_does(prefect_api, tmp_path
 def test_rejected_fails_the_step_and_blocks_dependents(prefect_api, tmp_path):
     run = Background(_mission(tmp_path, {}))
     run.until_waiting("review")
-    waits.approve(run.id, approved=False, comment="not today")
+    answers.approve(run.id, approved=False, comment="not today")
     done = run.finish()
     assert done.state.is_failed()
     assert done.step("review").state == "failed"
@@ -99,7 +99,7 @@ def test_rejected_fails_the_step_and_blocks_dependents(prefect_api, tmp_path):
 def test_rejected_with_on_reject_continue_completes(prefect_api, tmp_path):
     run = Background(_mission(tmp_path, {"on_reject": "continue"}))
     run.until_waiting("review")
-    waits.approve(run.id, approved=False)
+    answers.approve(run.id, approved=False)
     done = run.finish()
     assert done.state.is_completed()
     assert done.outputs()["ship"]["approved"] is False
@@ -135,9 +135,9 @@ def test_bad_input_is_refused_and_the_run_keeps_waiting(prefect_api, tmp_path):
     ]
     for given, reason in bad:
         with pytest.raises(AutoAgentError, match=reason):
-            waits.approve(run.id, "review", fields=given)
+            answers.approve(run.id, "review", fields=given)
         assert run.until_waiting("review", timeout=5)
-    waits.approve(run.id, "review", fields={"replicas": 3})
+    answers.approve(run.id, "review", fields={"replicas": 3})
     done = run.finish()
     assert done.state.is_completed()
     assert done.outputs()["ship"]["replicas"] == 3
@@ -156,10 +156,10 @@ def test_parallel_approvals_queue_and_take_early_answers(prefect_api, tmp_path):
     both = run.until(lambda: len(run.waiting()) == 2, what="both approvals waiting")
     assert both
     with pytest.raises(RunError, match="several approvals"):
-        waits.approve(run.id)
+        answers.approve(run.id)
     # whichever holds the form, the other one is answered early and taken when its turn comes
     for path in ("legal", "security"):
-        waits.approve(run.id, path, comment=path)
+        answers.approve(run.id, path, comment=path)
     done = run.finish()
     assert done.state.is_completed(), done.state
     assert done.outputs()["legal"]["comment"] == "legal"
@@ -180,4 +180,4 @@ def test_answer_to_a_finished_run_is_refused(prefect_api, tmp_path):
         {"name": _name("done"), "steps": [{"id": "a", "agent": "echo", "input": {"value": 1}}]}
     )
     with pytest.raises(RunError, match="already ended"):
-        waits.approve(done.id)
+        answers.approve(done.id)

@@ -8,8 +8,8 @@ import uuid
 
 import pytest
 
-from autoagent import assets
-from autoagent.reader import open_reader
+from autoagent.server import materializations
+from autoagent.server.reader import open_reader
 from tests.e2e.cli import autoagent, cli_env, wait_for
 from tests.missions import run_mission
 
@@ -58,10 +58,10 @@ def test_materializations_carry_their_lineage(prefect_api, prefect_server):
         ids = [r.id for r in reader.descendants(run.flow_run.id)]
 
         def all_recorded() -> bool:
-            return len(assets.recorded(reader, ids)) == 4
+            return len(materializations.recorded(reader, ids)) == 4
 
         wait_for(all_recorded, timeout=30, what="four materialization events")
-        found = {m.key: m for m in assets.recorded(reader, ids)}
+        found = {m.key: m for m in materializations.recorded(reader, ids)}
     assert found["file://data/raw.csv"].upstream == []
     assert found["file://data/clean.csv"].upstream == ["file://data/raw.csv"]
     assert found["file://reports/summary.md"].upstream == [

@@ -27,9 +27,9 @@ def _mark(folder: Path, name: str) -> None:
 
 def _run_again(flow: Any, run_id: str) -> Any:
     """The same flow run once more (a retry or resume on the same id)."""
-    from autoagent import runs
+    from autoagent.server.client import read_run
 
-    flow_run = runs.read_run(run_id)
+    flow_run = read_run(run_id)
     return run_flow(flow, flow_run=flow_run, parameters=flow_run.parameters, return_type="state")
 
 
@@ -228,7 +228,8 @@ def test_an_event_in_a_sub_mission_waits_on_the_root_run(prefect_api):
     from prefect import get_client
     from prefect.client.schemas.filters import FlowFilter, FlowFilterName
 
-    from autoagent import event, signal, waits
+    from autoagent import event, signal
+    from autoagent.server import inputs
     from tests.e2e.cli import wait_for
 
     @mission(name="inner")
@@ -252,7 +253,7 @@ def test_an_event_in_a_sub_mission_waits_on_the_root_run(prefect_api):
         with get_client(sync_client=True) as client:
             found = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=[name])))
         for run in found:
-            if any(m["path"] == "inner/gate" for m in waits.waiting(run.id)):
+            if any(m["path"] == "inner/gate" for m in inputs.waiting(run.id)):
                 return str(run.id)
         return None
 
@@ -295,3 +296,40 @@ def test_a_code_step_holds_a_slot_of_its_missions_concurrency_limit(prefect_api,
     failed = strays(return_state=True)
     assert failed.is_failed()
     assert "unknown concurrency limit 'undeclared'" in (failed.message or "")
+
+
+def test_a_failed_mission_compensates_the_steps_of_its_spec_sub_missions(prefect_api, tmp_path):
+    """One compensation engine: a spec run inside a code mission hands its completed steps'
+    compensations to the mission, which runs them, with its own, newest first, once."""
+    log = tmp_path / "log"
+    child = {
+        "name": "booking",
+        "steps": [
+            {
+                "id": "book",
+                "agent": "shell",
+                "input": {"command": f"echo book >> {log}"},
+                "compensate": {"agent": "shell", "input": {"command": f"echo unbook >> {log}"}},
+            }
+        ],
+    }
+
+    @step(compensate=lambda _: _mark(tmp_path, "unpay"))
+    def pay() -> str:
+        _mark(tmp_path, "pay")
+        return "paid"
+
+    @mission(name=f"trip-{uuid.uuid4().hex[:6]}")
+    def trip() -> None:
+        pay()
+        run_spec(child)
+        raise RuntimeError("the flight is cancelled")
+
+    run_id, state = _started(trip)
+    assert state.is_failed()
+    assert log.read_text().split() == ["book", "unbook"]
+    assert lines_in(tmp_path, "unpay") == 1
+    again = _run_again(trip, run_id)  # fails again: nothing is compensated twice
+    assert again.is_failed()
+    assert log.read_text().split() == ["book", "unbook"]
+    assert lines_in(tmp_path, "unpay") == 1

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from autoagent import waits
+from autoagent.api import answers
 from autoagent.errors import AutoAgentError, RunError
+from autoagent.server import inputs
 from tests.background import Background
 from tests.missions import run_mission
 
@@ -44,12 +45,12 @@ def test_signal_during_the_wait_becomes_the_output(prefect_api):
     run = Background(_mission())
     marker = run.until(lambda: next(iter(run.waiting()), None), what="the event step waiting")
     assert marker["kind"] == "event" and marker["key"] == "payment-42"
-    waits.signal(run.id, "payment-42", {"amount": 9.5})
+    answers.signal(run.id, "payment-42", {"amount": 9.5})
     done = run.finish()
     assert done.state.is_completed()
     assert done.outputs()["paid"] == {"amount": 9.5}
     assert done.outputs()["receipt"] == 9.5
-    assert waits.read_input(done.flow_run.id, waits.signal_key("payment-42")) is None
+    assert inputs.read_input(done.flow_run.id, inputs.signal_key("payment-42")) is None
     assert run.waiting() == []
 
 
@@ -61,15 +62,15 @@ def test_signal_before_the_wait_is_kept_and_consumed_once(prefect_api, tmp_path:
         "input": {"command": f"until [ -e {gate} ]; do sleep 0.1; done"},
     }
     run = Background(_mission([hold]))
-    waits.signal(run.id, "payment-42", {"amount": 1})
+    answers.signal(run.id, "payment-42", {"amount": 1})
     with pytest.raises(RunError, match="already delivered"):
-        waits.signal(run.id, "payment-42", {"amount": 2})
+        answers.signal(run.id, "payment-42", {"amount": 2})
     gate.touch()
     done = run.finish()
     assert done.state.is_completed()
     assert done.outputs()["paid"] == {"amount": 1}
     # consumed: the key is free again, for a later step or mission
-    assert waits.read_input(done.flow_run.id, waits.signal_key("payment-42")) is None
+    assert inputs.read_input(done.flow_run.id, inputs.signal_key("payment-42")) is None
 
 
 def test_event_timeout_fails_the_step(prefect_api):
@@ -84,8 +85,8 @@ def test_signal_to_a_finished_or_unknown_run_is_refused(prefect_api):
         {"name": _name("done"), "steps": [{"id": "a", "agent": "echo", "input": {"value": 1}}]}
     )
     with pytest.raises(RunError, match="already ended"):
-        waits.signal(done.id, "k", {})
+        answers.signal(done.id, "k", {})
     with pytest.raises(RunError, match="no mission run"):
-        waits.signal(str(uuid.uuid4()), "k", {})
+        answers.signal(str(uuid.uuid4()), "k", {})
     with pytest.raises(AutoAgentError, match="not JSON"):
-        waits.signal(done.id, "k", {"x": float("nan")})
+        answers.signal(done.id, "k", {"x": float("nan")})

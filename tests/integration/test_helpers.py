@@ -50,7 +50,7 @@ def _until(predicate, timeout: float = 30):
 
 
 def test_helpers_wait_and_are_answered_from_python(prefect_api):
-    from autoagent import waits
+    from autoagent.server import inputs
 
     with get_client(sync_client=True) as client:
         flow_run = client.create_flow_run(flow=release, parameters={}, state=Pending())
@@ -58,10 +58,10 @@ def test_helpers_wait_and_are_answered_from_python(prefect_api):
     thread = _start(
         lambda: states.append(run_flow(release, flow_run=flow_run, return_type="state"))
     )
-    _until(lambda: any(m["path"] == "gate" for m in waits.waiting(flow_run.id)))
+    _until(lambda: any(m["path"] == "gate" for m in inputs.waiting(flow_run.id)))
     _until(lambda: _paused(flow_run.id))
     autoagent.approve(str(flow_run.id), "gate", comment="ok", fields={"ticket": 9})
-    _until(lambda: any(m["path"] == "go" for m in waits.waiting(flow_run.id)))
+    _until(lambda: any(m["path"] == "go" for m in inputs.waiting(flow_run.id)))
     autoagent.signal(str(flow_run.id), "go", {"n": 1})
     thread.join(60)
     assert states and states[0].is_completed(), states
@@ -77,7 +77,7 @@ def test_helpers_wait_and_are_answered_from_python(prefect_api):
     rerun = run_flow(release, flow_run=again, return_type="state")
     assert rerun.is_completed()
     assert rerun.result()["answer"] == result["answer"]
-    assert waits.waiting(flow_run.id) == []
+    assert inputs.waiting(flow_run.id) == []
 
 
 def _paused(run_id) -> bool:

@@ -27,7 +27,7 @@ def llm_server() -> Iterator[LLMServer]:
 
 @pytest.fixture()
 def provider(prefect_api, llm_server) -> str:
-    from blocks.llm import LLMProvider
+    from autoagent.agents.provider import LLMProvider
 
     name = f"test-llm-{uuid.uuid4().hex[:6]}"
     LLMProvider(endpoint=llm_server.endpoint, model="gpt-4o-mini", api_key=SECRET).save(name)
@@ -114,7 +114,7 @@ def test_the_secret_is_in_no_log_result_artifact_or_state(provider, llm_server):
         LogFilterFlowRunId,
     )
 
-    from autoagent.reader import open_reader
+    from autoagent.server.reader import open_reader
     from autoagent.settings import get_settings
 
     llm_server.reply((200, "chat_completion"), (429, "rate_limit"), (400, "bad_request"))

@@ -63,7 +63,7 @@ def test_an_invalid_plan_fails_naming_the_planner_and_the_offenders(prefect_api)
 
 @pytest.fixture()
 def llm(prefect_api) -> Iterator[tuple[LLMServer, str]]:
-    from blocks.llm import LLMProvider
+    from autoagent.agents.provider import LLMProvider
 
     server = LLMServer()
     name = f"planner-llm-{uuid.uuid4().hex[:6]}"

@@ -8,9 +8,10 @@ from collections import Counter
 
 import pytest
 
-from autoagent import runs
+from autoagent.api import runs
 from autoagent.errors import RunError
-from flows import outcomes
+from autoagent.server import liveness
+from autoagent.server.client import read_run
 from tests.missions import read_status, run_mission
 
 pytestmark = pytest.mark.integration
@@ -58,10 +59,10 @@ def test_resume_skips_completed_fan_out_and_group(prefect_api, tmp_path):
 
     marker.touch()
     flow_run = runs.prepare_resume(run.id)
-    state = runs.execute(flow_run)
-    assert state.is_completed(), state.message
+    finished = runs.execute(flow_run)
+    assert finished.ok, finished.state.message
     assert Counter(log.read_text().split()) == before
-    done = outcomes.records[run.id]
+    done = finished.outcomes
     assert done["fan"].cached and done["grp"].cached
     assert done["fan"].output == [
         {"stdout": str(i), "stderr": "", "exit_code": 0} for i in (1, 2, 3, 4)
@@ -85,14 +86,14 @@ def test_a_run_killed_before_it_recorded_its_process_is_judged_by_its_heartbeat(
     from prefect.events import emit_event
     from prefect.events.worker import EventsWorker
 
-    from autoagent.heartbeat import EVENT, PROCESS_LABEL
+    from autoagent.server.liveness import EVENT, PROCESS_LABEL
     from autoagent.spec import validate_data
 
     def run_beating_from(process: str) -> object:
         spec = validate_data(
             {"name": "judged", "steps": [{"id": "a", "agent": "echo", "input": {"value": 1}}]}
         )
-        flow_run = runs.start(spec, {})
+        flow_run = runs.create(spec, {})
         emit_event(
             event=EVENT,
             resource={
@@ -102,24 +103,24 @@ def test_a_run_killed_before_it_recorded_its_process_is_judged_by_its_heartbeat(
         )
         EventsWorker.drain_all(timeout=10)
         deadline = time.monotonic() + 60
-        while runs.last_heartbeat(flow_run.id) is None:
+        while liveness.last_heartbeat(flow_run.id) is None:
             assert time.monotonic() < deadline, "the heartbeat never reached the server"
             time.sleep(0.5)
-        assert runs.last_heartbeat(flow_run.id)[1] == process
-        return runs.read_run(str(flow_run.id))
+        assert liveness.last_heartbeat(flow_run.id)[1] == process
+        return read_run(str(flow_run.id))
 
     here = socket.gethostname()
     gone = subprocess.Popen(["true"])
     gone.wait()
-    assert runs.alive_reason(run_beating_from(f"{here}:{gone.pid}")) is None
+    assert liveness.alive_reason(run_beating_from(f"{here}:{gone.pid}")) is None
 
     living = subprocess.Popen(["sleep", "60"])
     try:
-        reason = runs.alive_reason(run_beating_from(f"{here}:{living.pid}"))
+        reason = liveness.alive_reason(run_beating_from(f"{here}:{living.pid}"))
         assert reason == f"its process {living.pid} on this machine is still running"
     finally:
         living.kill()
         living.wait()
 
-    reason = runs.alive_reason(run_beating_from("elsewhere:4242"))
+    reason = liveness.alive_reason(run_beating_from("elsewhere:4242"))
     assert reason is not None and reason.endswith("ago (from elsewhere)"), reason

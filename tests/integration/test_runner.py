@@ -329,7 +329,8 @@ def _report_of(flow_run_id: uuid.UUID) -> str:
 
 
 def test_report_inside_a_session_is_posted_on_the_sessions_client(prefect_api):
-    from autoagent import runs
+    from autoagent.api import runs
+    from autoagent.server.client import session
     from autoagent.spec import validate_data
 
     spec = validate_data(
@@ -338,21 +339,21 @@ def test_report_inside_a_session_is_posted_on_the_sessions_client(prefect_api):
             "steps": [{"id": "only", "agent": "echo", "input": {"value": 3}}],
         }
     )
-    with runs.session():
-        flow_run = runs.start(spec, {})
-        state = runs.execute(flow_run)
+    with session():
+        flow_run = runs.create(spec, {})
+        finished = runs.execute(flow_run, spec=spec)
         # execute joined the report's thread: the session's client is still the one open
-    assert state.is_completed()
+    assert finished.ok
     assert "| `only` | completed | 1 |" in _report_of(flow_run.id)
 
 
-def test_the_flow_validates_only_what_start_did_not(prefect_api, monkeypatch):
-    import autoagent.spec
-    from autoagent import runs
+def test_the_flow_validates_only_what_create_did_not(prefect_api, monkeypatch):
+    import autoagent.engine.mission
+    from autoagent.api import runs
     from autoagent.spec import MissionSpec, validate_data
 
     calls: list[str] = []
-    real = autoagent.spec.validate_data
+    real = autoagent.engine.mission.validate_data
 
     def counting(data, **kwargs):
         calls.append(data["name"])
@@ -363,22 +364,22 @@ def test_the_flow_validates_only_what_start_did_not(prefect_api, monkeypatch):
         "steps": [{"id": "a", "agent": "echo", "input": {"value": 1}}],
     }
     spec = validate_data(data)
-    monkeypatch.setattr(autoagent.spec, "validate_data", counting)
-    assert runs.execute(runs.start(spec, {})).is_completed()
-    assert calls == [], "a spec validated by start() was validated again in the flow"
+    monkeypatch.setattr(autoagent.engine.mission, "validate_data", counting)
+    assert runs.execute(runs.create(spec, {}), spec=spec).ok
+    assert calls == [], "a spec validated by its driver was validated again in the flow"
 
     # a model built directly has had only its field checks: the flow runs every rule
     unchecked = MissionSpec.model_validate(data)
     assert not unchecked.checked
-    assert runs.execute(runs.start(unchecked, {})).is_completed()
+    assert runs.execute(runs.create(unchecked, {}), spec=unchecked).ok
     assert calls == [data["name"]]
 
-    # parameters changed after start (another process, an edited run): validated again, and
-    # a rule broken there fails the run instead of running it
-    flow_run = runs.start(spec, {})
+    # a run executed without its spec (a resume, another process, an edited run): validated
+    # again, and a rule broken there fails the run instead of running it
+    flow_run = runs.create(spec, {})
     broken = {**flow_run.parameters["spec"], "steps": [{"id": "a", "agent": "nope", "input": {}}]}
     flow_run.parameters = {**flow_run.parameters, "spec": broken}
-    state = runs.execute(flow_run)
+    state = runs.execute(flow_run).state
     assert state.is_failed()
     assert "nope" in (state.message or "") + str(state.result(raise_on_failure=False))
     assert calls == [data["name"]] * 2
@@ -419,18 +420,18 @@ def test_a_steps_success_line_is_dropped_and_its_failure_line_kept(prefect_api):
 def test_a_first_run_writes_step_results_without_looking_them_up(prefect_api):
     """The scheduler reads a step's record itself on a resume; on a first run the engine only
     writes it: a record already under the key (planted here) is overwritten, not served."""
-    from autoagent import runs
+    from autoagent.api import runs
+    from autoagent.engine.results import MISSING, Results
     from autoagent.spec import validate_data
-    from flows.results import MISSING, Results
 
     spec = validate_data(
         {"name": _name("nolookup"), "steps": [{"id": "a", "agent": "echo", "input": {"value": 1}}]}
     )
-    flow_run = runs.start(spec, {})
+    flow_run = runs.create(spec, {})
     records = Results(str(flow_run.id))
     records.write("a", {"value": 1}, "planted")
-    state = runs.execute(flow_run)
-    assert state.is_completed()
-    assert state.result() == {"a": 1}
+    finished = runs.execute(flow_run, spec=spec)
+    assert finished.ok
+    assert finished.outputs() == {"a": 1}
     assert records.read("a", {"value": 1}) == 1
     assert records.read("a", {"value": 2}) is MISSING

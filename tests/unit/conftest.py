@@ -1,5 +1,5 @@
 """Unit tests need no server: any that reaches for one meets a dead address and fails at once,
-instead of starting the local server (autoagent.local_server) behind the test's back."""
+instead of starting the local server (autoagent.server.local) behind the test's back."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ PUBLIC = {
     "Finished",
     "Report",
     "Running",
-    "Step",
+    "StepFunction",
     "approval",
     "approve",
     "event",

@@ -28,9 +28,9 @@ import pytest
 import yaml
 
 from autoagent import expressions
+from autoagent.api.notebook import problems
 from autoagent.errors import ExpressionError
 from autoagent.expressions import ExpressionInfo, is_template, render
-from autoagent.interactive import problems
 from autoagent.settings import get_settings
 from tests.unit.test_expressions import PAYLOADS as BASE_PAYLOADS
 from tests.unit.test_expressions import _is_plain

@@ -32,8 +32,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from autoagent.api.notebook import problems
 from autoagent.errors import SpecError
-from autoagent.interactive import problems
 from autoagent.settings import get_settings
 from autoagent.spec import MissionSpec, loads, validate_data
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from spec_testlib import find, problems_of, problems_of_data, text
 
-from autoagent.interactive import problems
+from autoagent.api.notebook import problems
 from autoagent.settings import get_settings
 from autoagent.spec import load, loads, validate_data
 

@@ -1,0 +1,61 @@
+"""What became of one step (or one for_each item) in this process, and the state names it takes."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from prefect.results import ResultRecord
+from prefect.states import State
+
+from autoagent.errors import StepError
+
+COMPLETED = "completed"
+FAILED = "failed"
+SKIPPED = "skipped"
+BLOCKED = "blocked"
+RUNNING = "running"
+WAITING = "waiting"
+SUSPENDED = "suspended"
+
+SKIPPED_TASK_STATE = "Skipped"
+"""The name of the Completed state a step task ends in when its ``when`` was false."""
+
+
+@dataclass
+class Outcome:
+    """What became of one step (or one for_each item) in this process."""
+
+    path: str
+    state: str
+    output: Any = None
+    error: str | None = None
+    kind: str | None = None
+    started: float | None = None
+    duration: float | None = None
+    cached: bool = False
+    prefect_state: State | None = field(default=None, repr=False)
+
+
+def failed_outcome(path: str, state: State) -> Outcome:
+    """The outcome of a task that ended without completing: its error and kind."""
+    exc = state.result(raise_on_failure=False)
+    kind = exc.kind if isinstance(exc, StepError) else "error"
+    message = str(exc) if isinstance(exc, BaseException) else (state.message or state.name)
+    return Outcome(path, FAILED, error=message, kind=kind, prefect_state=state)
+
+
+def state_value(state: State, raise_on_failure: bool = True) -> Any:
+    """A final state's value: in memory when this process produced it, else read back. Sync in
+    any thread, one that runs an event loop (a notebook) included, where Prefect's ``result``
+    would hand back a coroutine: there it is read from a thread of its own."""
+    if state.is_completed() and isinstance(state.data, ResultRecord):
+        return state.data.result
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return state.result(raise_on_failure=raise_on_failure)
+    with ThreadPoolExecutor(1, thread_name_prefix="autoagent-result") as pool:
+        return pool.submit(state.result, raise_on_failure=raise_on_failure).result()

@@ -1,0 +1,66 @@
+"""Persisted step results: the key every step's result is stored under, and direct reads and
+writes for what the task engine need not redo.
+
+The key is the root mission run id, the step path (group path and for_each index included) and a
+hash of the resolved input (design.md section 6). A resumed mission finds each completed step's
+record here instead of running it through the task engine again, and a completed fan-out or group
+leaves one record of its whole output, so a resume skips it with one read instead of one per item
+or a subflow.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from typing import Any
+
+from prefect.results import ResultStore
+from prefect.serializers import JSONSerializer
+
+from autoagent.engine.storage import result_storage
+
+logger = logging.getLogger("autoagent.results")
+MISSING = object()
+
+
+def cache_key(root_run_id: str, path: str, resolved_input: Any) -> str:
+    digest = hashlib.sha256(
+        json.dumps(resolved_input, sort_keys=True, default=str).encode()
+    ).hexdigest()[:24]
+    return f"{root_run_id}/{path}/{digest}"
+
+
+class Results:
+    """The results block of this mission run, as a key-value store of JSON values."""
+
+    def __init__(self, root_run_id: str):
+        self.root_run_id = root_run_id
+        self._store: ResultStore | None = None
+        self._lock = threading.Lock()
+
+    def _results(self) -> ResultStore:
+        with self._lock:
+            if self._store is None:
+                self._store = ResultStore(
+                    result_storage=result_storage(),
+                    serializer=JSONSerializer(),
+                    cache_result_in_memory=False,
+                )
+            return self._store
+
+    def read(self, path: str, basis: Any) -> Any:
+        """The value recorded for ``path`` and ``basis`` in this run, or MISSING."""
+        try:
+            record = self._results().read(cache_key(self.root_run_id, path, basis))
+        except Exception:  # no record: it never completed
+            return MISSING
+        return record.result
+
+    def write(self, path: str, basis: Any, value: Any) -> None:
+        """Record a completed fan-out's or group's output; a failure only costs a later resume."""
+        try:
+            self._results().write(value, key=cache_key(self.root_run_id, path, basis))
+        except Exception:
+            logger.warning("could not record the output of %s", path, exc_info=True)

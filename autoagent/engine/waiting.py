@@ -1,0 +1,129 @@
+"""Units that wait: durable timers, approvals and events, for the scheduler.
+
+A local run waits in-process (a timer sleeps towards its persisted deadline; an approval holds
+the form; an event polls for its signal). A deployed run suspends instead (engine/suspend.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from autoagent import expressions
+from autoagent.engine.ask import answered, ask, await_signal, basis, consume_signal
+from autoagent.engine.journal import Journal
+from autoagent.engine.outcome import (
+    COMPLETED,
+    FAILED,
+    SUSPENDED,
+    WAITING,
+    Outcome,
+    failed_outcome,
+    state_value,
+)
+from autoagent.engine.results import MISSING, Results
+from autoagent.engine.scope import NO_ITEM, Scope
+from autoagent.engine.storage import result_storage
+from autoagent.engine.suspend import reschedule_at, suspend_for, timer_suspends
+from autoagent.engine.timer import fix_deadline, sleep_until
+from autoagent.errors import ExpressionError
+from autoagent.server import inputs
+from autoagent.spec import Step
+
+
+class WaitingUnits:
+    """Mixed into the Scheduler, which holds what these read: the scope, the persisted results,
+    the run's journal and the outputs so far (what expressions see, with ``_context``)."""
+
+    scope: Scope
+    results: Results
+    journal: Journal
+    outputs: dict[str, Any]
+
+    def _context(self, item: Any = NO_ITEM) -> dict[str, Any]:
+        context: dict[str, Any] = {
+            "params": self.scope.params,
+            "steps": {k: {"output": v} for k, v in self.outputs.items()},
+        }
+        item = item if item is not NO_ITEM else self.scope.item
+        if item is not NO_ITEM:
+            context["item"] = item
+        return context
+
+    def _wait_unit(self, step: Step, path: str, item: Any) -> Outcome:
+        """A durable timer: fix the deadline once (persisted), then sleep towards it."""
+        assert step.wait is not None
+        try:
+            wait = expressions.render(
+                step.wait.model_dump(mode="json", exclude_none=True), self._context(item)
+            )
+        except ExpressionError as exc:
+            return Outcome(path, FAILED, error=f"wait: {exc}", kind="expression")
+        storage = result_storage()
+        common = {"root_run_id": self.scope.root_run_id, "path": path}
+        state = fix_deadline.with_options(result_storage=storage)(
+            **common, wait=wait, return_state=True
+        )
+        if not state.is_completed():
+            return failed_outcome(path, state)
+        deadline = state_value(state)
+        root = UUID(self.scope.root_run_id)
+        if self.scope.suspends and timer_suspends(deadline):
+            suspended = reschedule_at(self.scope.root_run_id, path, deadline)
+            return Outcome(path, SUSPENDED, prefect_state=suspended)
+        inputs.mark_waiting(root, path, {"kind": "timer", "deadline": deadline})
+        state = sleep_until.with_options(result_storage=storage)(
+            **common, deadline=deadline, return_state=True
+        )
+        if not state.is_completed():
+            return failed_outcome(path, state)
+        inputs.clear_waiting(root, path)
+        return Outcome(path, COMPLETED, output=state_value(state), cached=state.name == "Cached")
+
+    def _ask_unit(self, step: Step, path: str, item: Any) -> Outcome:
+        """An approval or an event: wait for someone, durably (see engine/ask.py)."""
+        context = self._context(item)
+        try:
+            if step.approval is not None:
+                unit, params = (
+                    ask,
+                    {
+                        "approval": step.approval.model_dump(mode="json"),
+                        "title": str(expressions.render(step.approval.title, context)),
+                        "description": str(expressions.render(step.approval.description, context)),
+                        "auto_approve": self.scope.auto_approve,
+                    },
+                )
+            else:
+                assert step.event is not None
+                unit, params = (
+                    await_signal,
+                    {
+                        "key": str(expressions.render(step.event.key, context)),
+                        "timeout": step.event.timeout,
+                    },
+                )
+        except ExpressionError as exc:
+            return Outcome(path, FAILED, error=f"{step.kind}: {exc}", kind="expression")
+        if self.scope.resuming:
+            found = self.results.read(path, basis(params))
+            if found is not MISSING:
+                return Outcome(path, COMPLETED, output=found, cached=True)
+        given = params.get("auto_approve") or answered(self.scope.root_run_id, path, params)
+        timeout = (step.approval or step.event).timeout  # type: ignore[union-attr]
+        if not given and self.scope.suspends and timeout is None:
+            suspended = suspend_for(self.scope.root_run_id, path, params)
+            return Outcome(path, SUSPENDED, prefect_state=suspended)
+        if not given:
+            self.journal.record(Outcome(path, WAITING, output=params))  # tells the CLI who to ask
+        state = unit.with_options(result_storage=result_storage())(
+            root_run_id=self.scope.root_run_id, path=path, **params, return_state=True
+        )
+        if not state.is_completed():
+            return failed_outcome(path, state)
+        if step.event is not None:
+            consume_signal(self.scope.root_run_id, path, params["key"])
+        cached = state.name == "Cached"
+        return Outcome(
+            path, COMPLETED, output=state_value(state), cached=cached, prefect_state=state
+        )

@@ -1,0 +1,330 @@
+"""The status tree of a mission run, read back from the Prefect server.
+
+The spec (a parameter of the flow run) gives the shape; task runs (named by step path) and group
+subflow runs give each node's state. A resumed run has several task runs per path: the newest
+wins, and a cached one borrows the attempts of the run that really did the work.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from autoagent.server.connection import ensure_api
+from autoagent.server.reader import Reader, open_reader
+from autoagent.server.records import FlowRunRecord, TaskRunRecord
+from autoagent.spec import MissionSpec, Step
+
+_ITEM = re.compile(r"^(?P<base>.+)\[(?P<index>\d+)\]$")
+
+
+@dataclass
+class StepStatus:
+    path: str
+    id: str
+    kind: str
+    state: str = "pending"
+    attempts: int = 0
+    duration: float | None = None
+    started: datetime | None = None
+    error: str | None = None
+    cached: bool = False
+    waits_for: dict[str, Any] | None = None
+    children: list[StepStatus] = field(default_factory=list)
+
+    @property
+    def done(self) -> bool:
+        return self.state in ("completed", "skipped")
+
+
+@dataclass
+class MissionStatus:
+    run_id: str
+    name: str
+    mission: str
+    state: str
+    started: datetime | None
+    duration: float | None
+    message: str | None
+    steps: list[StepStatus]
+
+    def walk(self) -> list[StepStatus]:
+        out: list[StepStatus] = []
+
+        def visit(nodes: list[StepStatus]) -> None:
+            for node in nodes:
+                out.append(node)
+                visit(node.children)
+
+        visit(self.steps)
+        return out
+
+    def find(self, path: str) -> StepStatus | None:
+        return next((s for s in self.walk() if s.path == path), None)
+
+
+@dataclass
+class Snapshot:
+    """What the server holds of a mission run: its runs and the status tree built from them."""
+
+    root: FlowRunRecord
+    flow_runs: list[FlowRunRecord]
+    status: MissionStatus
+
+
+def load(run_id: str) -> Snapshot:
+    """What the configured server holds of a mission run (spec or code)."""
+    ensure_api()
+    with open_reader() as reader:
+        return read(reader, run_id)
+
+
+def read(reader: Reader, run_id: str) -> Snapshot:
+    """Read a mission run's records and build its status tree (what waits, while it runs)."""
+    root = reader.root_run(run_id)
+    flow_runs = reader.descendants(root.id)
+    task_runs = reader.task_runs([r.id for r in flow_runs])
+    ended = root.state is not None and root.state.is_final()
+    waiting = [] if ended else reader.waiting(root.id)
+    return Snapshot(root, flow_runs, build(root, flow_runs, task_runs, waiting))
+
+
+def build(
+    root: FlowRunRecord,
+    flow_runs: list[FlowRunRecord],
+    task_runs: list[TaskRunRecord],
+    waiting: list[dict[str, Any]] | None = None,
+) -> MissionStatus:
+    """Assemble the tree from what the server holds; ``waiting`` are the run's wait markers
+    (autoagent.server.inputs), shown on the steps that wait while the run has not ended. A mission
+    written as code has no spec: its shape comes from the step paths its runs recorded."""
+    given = (root.parameters or {}).get("spec")
+    if isinstance(given, str):  # a deployment run names a file, inlined when the run starts
+        spec = MissionSpec.model_construct(name=given, steps=[])
+    elif given is not None:
+        spec = MissionSpec.model_validate(given)
+    else:
+        subflow_links = {r.parent_task_run_id for r in flow_runs if r.parent_task_run_id}
+        spec = shape_of_code(root, [t for t in task_runs if t.id not in subflow_links])
+    by_path: dict[str, list[TaskRunRecord]] = {}
+    for run in task_runs:
+        by_path.setdefault(run.name, []).append(run)
+    groups: dict[str, list[FlowRunRecord]] = {}
+    for run in flow_runs:
+        if run.id != root.id:
+            groups.setdefault(run.name, []).append(run)
+    state_name = root.state.name if root.state else "Unknown"
+    ended = root.state is not None and root.state.is_final()
+
+    def node(step: Step, path: str) -> StepStatus:
+        status = StepStatus(path=path, id=step.id, kind=step.kind)
+        children = step.child.steps if step.child else step.steps
+        if step.for_each is not None:
+            indices = _item_indices(path, by_path, groups)
+            for i in indices:
+                item_path = f"{path}[{i}]"
+                item = StepStatus(path=item_path, id=f"{step.id}[{i}]", kind=step.kind)
+                if children:
+                    item.children = [node(c, f"{item_path}/{c.id}") for c in children]
+                    _from_flow_runs(item, groups.get(item_path, []))
+                else:
+                    _from_task_runs(item, by_path.get(item_path, []))
+                status.children.append(item)
+            _from_task_runs(status, by_path.get(path, []))  # a skipped or failed-to-expand step
+            if status.children:
+                _join(status, ended)
+        elif step.agent == "planner":  # its plan's steps, as recorded when they ran
+            _from_task_runs(status, by_path.get(path, []))
+            planned = outline(task_runs, path + "/")
+            status.children = [node(c, f"{path}/{c.id}") for c in planned]
+            failed = [c for c in status.children if c.state == "failed"]
+            if failed:
+                status.state, status.error = "failed", failed[0].error
+        elif children:
+            status.children = [node(c, f"{path}/{c.id}") for c in children]
+            _from_flow_runs(status, groups.get(path, []))
+            if status.state == "pending":
+                _from_task_runs(status, by_path.get(path, []))
+        else:
+            _from_task_runs(status, by_path.get(path, []))
+        return status
+
+    steps = [node(s, s.id) for s in spec.steps]
+    if not ended:
+        _mark_waiting(steps, {m["path"]: m for m in waiting or []})
+    if root.state is not None and root.state.is_completed():
+        _mark_done(steps)
+    elif ended:
+        _mark_blocked(steps)
+    duration = root.total_run_time.total_seconds() if root.total_run_time else None
+    return MissionStatus(
+        run_id=str(root.id),
+        name=root.name,
+        mission=spec.name,
+        state=state_name,
+        started=root.start_time,
+        duration=duration,
+        message=_message(root, given),
+        steps=steps,
+    )
+
+
+def _message(root: FlowRunRecord, given: Any) -> str | None:
+    if isinstance(given, str) and not (root.state and root.state.is_final()):
+        return f"spec file {given!r}: not started yet"
+    return root.state.message if root.state else None
+
+
+def shape_of_code(root: FlowRunRecord, task_runs: list[TaskRunRecord]) -> MissionSpec:
+    """A spec-shaped outline of a code mission from its step paths, in the order they started:
+    ``a/b`` is step ``b`` of the sub-mission ``a``; compensations (``#``) are not steps, nor are
+    the task runs that stand for subflows in their parent (leave those out of ``task_runs``)."""
+    name = next((t.split(":", 1)[1] for t in root.tags or [] if t.startswith("mission:")), "code")
+    return MissionSpec.model_construct(name=name, steps=outline(task_runs, ""))
+
+
+def outline(task_runs: list[TaskRunRecord], prefix: str) -> list[Step]:
+    """The steps under ``prefix`` that task runs were recorded for, in the order they started."""
+    ordered = sorted(task_runs, key=lambda r: r.start_time or r.created or datetime.min)
+    tree: dict[str, Any] = {}
+    for run in ordered:
+        if "#" in run.name or _ITEM.match(run.name) or not run.name.startswith(prefix):
+            continue
+        node = tree
+        for part in run.name.removeprefix(prefix).split("/"):
+            node = node.setdefault(part, {})
+
+    def steps(node: dict[str, Any]) -> list[Step]:
+        return [
+            Step.model_construct(id=key, steps=steps(child))
+            if child
+            else Step.model_construct(id=key, agent="echo")
+            for key, child in node.items()
+        ]
+
+    return steps(tree)
+
+
+def _item_indices(
+    path: str, by_path: dict[str, list[TaskRunRecord]], groups: dict[str, list[FlowRunRecord]]
+) -> list[int]:
+    found: set[int] = set()
+    for name in [*by_path, *groups]:
+        match = _ITEM.match(name)
+        if match and match["base"] == path:
+            found.add(int(match["index"]))
+    return sorted(found)
+
+
+def _newest(runs: list[Any]) -> Any:
+    return max(runs, key=lambda r: (r.start_time or r.created or datetime.min, r.created))
+
+
+def _from_task_runs(status: StepStatus, runs: list[TaskRunRecord]) -> None:
+    if not runs:
+        return
+    run = _newest(runs)
+    state = run.state
+    name = state.name if state else "Pending"
+    status.state = _state(name, state.type.value if state else "PENDING")
+    status.cached = name == "Cached"
+    worker = run
+    if status.cached:
+        real = [r for r in runs if r.state and r.state.is_completed() and r.state.name != "Cached"]
+        if real:
+            worker = _newest(real)
+    status.attempts = 0 if status.state == "skipped" else worker.run_count
+    status.started = worker.start_time
+    if worker.start_time and worker.end_time:
+        status.duration = (worker.end_time - worker.start_time).total_seconds()
+    elif worker.total_run_time:
+        status.duration = worker.total_run_time.total_seconds()
+    if state is not None and state.is_failed():
+        status.error = _error(state.message)
+
+
+def _from_flow_runs(status: StepStatus, runs: list[FlowRunRecord]) -> None:
+    if not runs:
+        return
+    run = _newest(runs)
+    state = run.state
+    status.state = _state(
+        state.name if state else "Pending", state.type.value if state else "PENDING"
+    )
+    status.attempts = len(runs)
+    status.started = run.start_time
+    if run.total_run_time:
+        status.duration = run.total_run_time.total_seconds()
+    if state is not None and state.is_failed():
+        status.error = _error(state.message)
+
+
+def _join(status: StepStatus, ended: bool) -> None:
+    states = [c.state for c in status.children]
+    if any(s == "failed" for s in states):
+        status.state = "failed"
+        status.error = next(c.error for c in status.children if c.state == "failed")
+    elif states and all(s == "completed" for s in states):
+        status.state = "completed"
+        status.cached = all(c.cached for c in status.children)
+    elif any(s in ("running", "retrying") for s in states) or not ended:
+        status.state = "running"
+    status.attempts = max((c.attempts for c in status.children), default=0)
+    durations = [c.duration for c in status.children if c.duration is not None]
+    status.duration = max(durations) if durations else None
+
+
+def _mark_done(nodes: list[StepStatus]) -> None:
+    """A completed mission completed every step it did not skip. A step left without a final
+    record (none, or a stale running one) completed in an attempt whose last records the server
+    lost (states still queued when a process is killed are dropped) and was not run again."""
+    for node in nodes:
+        if node.state in ("pending", "running", "retrying"):
+            node.state = "completed"
+        _mark_done(node.children)
+
+
+def _mark_waiting(nodes: list[StepStatus], markers: dict[str, dict[str, Any]]) -> None:
+    for node in nodes:
+        marker = markers.get(node.path)
+        if marker is not None and not node.done and node.state != "failed":
+            node.state = "waiting"
+            node.waits_for = marker
+        _mark_waiting(node.children, markers)
+
+
+def _mark_blocked(nodes: list[StepStatus]) -> None:
+    for node in nodes:
+        if node.state == "pending":
+            node.state = "not run"
+        _mark_blocked(node.children)
+
+
+def _state(name: str, state_type: str) -> str:
+    lowered = name.lower()
+    if lowered == "skipped":
+        return "skipped"
+    if lowered in ("awaitingretry", "retrying"):
+        return "retrying"
+    mapping = {
+        "COMPLETED": "completed",
+        "FAILED": "failed",
+        "CRASHED": "crashed",
+        "CANCELLED": "cancelled",
+        "CANCELLING": "cancelling",
+        "RUNNING": "running",
+        "PAUSED": "waiting",
+        "SCHEDULED": "pending",
+        "PENDING": "pending",
+    }
+    return mapping.get(state_type, lowered)
+
+
+def _error(message: str | None) -> str | None:
+    if not message:
+        return None
+    for prefix in ("Task run encountered an exception ", "Flow run encountered an exception. "):
+        message = message.removeprefix(prefix)
+    return message.strip()

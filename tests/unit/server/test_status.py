@@ -1,0 +1,92 @@
+"""The status tree from server records, including records a killed process never finished.
+
+The records are Prefect's own objects as the REST API serializes them, read back as
+autoagent.server.records models, as ``autoagent status`` reads them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from uuid import uuid4
+
+from prefect.client.schemas.objects import FlowRun, TaskRun
+from prefect.states import Completed, Failed, Running
+
+from autoagent.server import status
+from autoagent.server.records import FlowRunRecord, TaskRunRecord
+
+SPEC = {
+    "name": "m",
+    "steps": [
+        {"id": "a", "agent": "echo", "input": {"value": 1}},
+        {"id": "b", "agent": "echo", "needs": ["a"], "input": {"value": 1}},
+        {"id": "c", "agent": "echo", "needs": ["b"], "input": {"value": 1}},
+    ],
+}
+
+
+def _root(state) -> FlowRunRecord:
+    run = FlowRun(id=uuid4(), name="m-1", flow_id=uuid4(), parameters={"spec": SPEC}, state=state)
+    return FlowRunRecord.model_validate(run.model_dump(mode="json"))
+
+
+def _task(name: str, state, root: FlowRunRecord) -> TaskRunRecord:
+    run = TaskRun(
+        id=uuid4(),
+        name=name,
+        flow_run_id=root.id,
+        task_key="step",
+        dynamic_key=name,
+        state=state,
+        created=datetime.now(UTC),
+    )
+    return TaskRunRecord.model_validate(run.model_dump(mode="json"))
+
+
+def test_completed_mission_shows_steps_with_lost_records_as_completed():
+    root = _root(Completed())
+    tree = status.build(root, [root], [_task("a", Completed(), root), _task("b", Running(), root)])
+    assert [s.state for s in tree.steps] == ["completed", "completed", "completed"]
+
+
+def test_failed_mission_shows_what_did_not_run():
+    root = _root(Failed())
+    tree = status.build(
+        root, [root], [_task("a", Completed(), root), _task("b", Failed(message="boom"), root)]
+    )
+    assert [s.state for s in tree.steps] == ["completed", "failed", "not run"]
+    assert tree.steps[1].error == "boom"
+
+
+def test_waiting_step_shows_what_it_waits_for_and_how_to_answer():
+    from prefect.states import Paused
+
+    from autoagent.cli.render import answer_lines, waits_for
+
+    root = _root(Paused())
+    marker = {
+        "path": "b",
+        "kind": "approval",
+        "title": "Go?",
+        "schema": {
+            "properties": {"approved": {"type": "boolean"}, "n": {"type": "integer"}},
+            "required": ["approved", "n"],
+        },
+    }
+    tree = status.build(
+        root, [root], [_task("a", Completed(), root), _task("b", Running(), root)], [marker]
+    )
+    assert [s.state for s in tree.steps] == ["completed", "waiting", "pending"]
+    assert waits_for(tree.steps[1].waits_for) == (
+        "waits for approval: 'Go?'; form: approved: boolean, n: integer"
+    )
+    assert answer_lines(tree) == [
+        f"b: autoagent approve {root.id} --step b --field n=… [--comment TEXT]"
+        " (or --reject, which needs no fields)"
+    ]
+
+
+def test_markers_of_an_ended_run_are_ignored():
+    root = _root(Failed())
+    marker = {"path": "b", "kind": "event", "key": "k"}
+    tree = status.build(root, [root], [_task("a", Completed(), root)], [marker])
+    assert tree.steps[1].state == "not run"
