@@ -30,4 +30,6 @@ def test_memory_after_300_missions_is_within_10_percent_of_after_the_50th(prefec
     measured = json.loads(ran.stdout.strip().splitlines()[-1])
     after_50, after_last = measured["50"], measured[str(MISSIONS)]
     growth = after_last / after_50 - 1
-    assert growth <= 0.10, f"{after_50 / 2**20:.1f} MiB -> {after_last / 2**20:.1f} MiB"
+    figures = f"{after_50 / 2**20:.1f} MiB -> {after_last / 2**20:.1f} MiB ({growth:+.1%})"
+    print(f"resident memory after mission 50 and {MISSIONS}: {figures}")
+    assert growth <= 0.10, figures
