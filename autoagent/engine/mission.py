@@ -67,14 +67,15 @@ def mission(
     assert context is not None and context.flow_run is not None
     flow_run = context.flow_run
     driver = local_run()
-    if driver is not None and driver.flow_run_id == flow_run.id and driver.spec is not None:
+    if driver is not None and driver.flow_run_id != flow_run.id:
+        driver = None  # the process drives another run, which runs this one as a subflow
+    if driver is not None and driver.spec is not None:
         validated = driver.spec  # validated and checked by the driver that created the run
     else:
         validated = validate_data(inline_spec(flow_run, spec) if isinstance(spec, str) else spec)
         check_runnable(validated, params or {})
     limits.ensure(validated)  # idempotent: the limits its steps name exist with their size
-    driven = driver is not None and driver.flow_run_id == flow_run.id
-    journal = driver.journal if driver is not None and driven else Journal()
+    journal = driver.journal if driver is not None else Journal()
     root = str(flow_run.id)
     scope = Scope(
         mission=validated.name,
@@ -88,9 +89,9 @@ def mission(
     with heartbeat_unless_driven(flow_run, MISSION_FLOW), journaling(journal):
         outcomes = Scheduler(scope, journal, run_group).run(validated.steps)
         bad = failures(outcomes)
-        undos = journal.take_undos()  # a mission that completed has nothing to undo
+        undos = journal.take_undos()  # taken either way: a mission that completed undoes nothing
         undone = compensate_all(root, undos) if bad else []
-    publish_report(validated, journal, background=driven)
+    publish_report(validated, journal, background=driver is not None)
     if bad:
         raise MissionFailed(f"mission {validated.name!r}", bad, undone)
     return {sid: o.output for sid, o in outcomes.items()}
