@@ -72,7 +72,7 @@ def _ask(
     model, info = forms.asked(spec, title, description)
     marker = inputs.mark_waiting(root, path, {**info, "deadline": _deadline(spec.timeout)})
     deadline = marker.get("deadline")  # the first attempt's: a resume waits only for what is left
-    lock = _form_lock(root_run_id).lock
+    form = _form_lock(root_run_id)  # referenced while this step waits: the map keeps it then
     answer: dict[str, Any] | None = None
     while answer is None:
         answer = _given(root, path)
@@ -80,11 +80,11 @@ def _ask(
             break
         if _passed(deadline):
             break
-        if lock.acquire(timeout=POLL_SECONDS):
+        if form.lock.acquire(timeout=POLL_SECONDS):
             try:
                 answer = _pause_for(root, path, model, title, deadline)
             finally:
-                lock.release()
+                form.lock.release()
             break
     if answer is None:
         answer = _timed_out(spec, path)

@@ -32,3 +32,16 @@ def test_polls_never_sleep_past_the_deadline(monkeypatch: pytest.MonkeyPatch) ->
     late = ask._Polls((datetime.now(UTC) - timedelta(seconds=5)).isoformat())
     late.sleep()
     assert slept[1] == pytest.approx(0.01)
+
+
+def test_approvals_of_one_run_share_its_form_lock_while_they_wait() -> None:
+    """Parallel approvals take turns on the run's one form; a run that stopped waiting leaves
+    nothing behind in a process that runs missions for months."""
+    import gc
+
+    first = ask._form_lock("run-a")
+    assert ask._form_lock("run-a") is first  # another approval of the run, waiting meanwhile
+    assert ask._form_lock("run-b") is not first
+    del first
+    gc.collect()
+    assert "run-a" not in ask._form_locks and "run-b" not in ask._form_locks
