@@ -18,6 +18,7 @@ import sys
 from prefect.runner import Runner
 
 from autoagent.engine.mission import mission
+from autoagent.server.records import MISSION_TAG
 
 DEPLOYMENT = "run-mission"
 
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         prefetch_seconds=args.prefetch,
         limit=args.limit,
     )
-    runner.add_flow(mission, name=DEPLOYMENT)
+    runner.add_flow(mission, name=DEPLOYMENT, tags=[MISSION_TAG])
     print(f"serving mission/{DEPLOYMENT}", flush=True)
     asyncio.run(runner.start())
     return 0

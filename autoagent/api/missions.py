@@ -46,7 +46,8 @@ from autoagent.api.scope import (
 from autoagent.engine import limits
 from autoagent.engine.driving import heartbeat_unless_driven
 from autoagent.engine.journal import Journal, journaling
-from autoagent.engine.mission import check_runnable, group
+from autoagent.engine.mission import check_runnable, run_steps
+from autoagent.engine.outcome import state_value
 from autoagent.engine.scope import Scope
 from autoagent.server import inputs
 from autoagent.server.client import client
@@ -117,10 +118,13 @@ def _run_body(
     if parent is None:
         scope = MissionScope(mission_name, str(context.flow_run.id))
         scope.limits = {**get_settings().concurrency_limits, **(concurrency or {})}
+        scope.run_name = context.flow_run.name
+        scope.tags = (MISSION_TAG, f"mission:{mission_name}")
     else:
         prefix = next_prefix() or parent.path(mission_name) + "/"
         scope = MissionScope(mission_name, parent.root_run_id, prefix, parent.undos)
         scope.limits = {**parent.limits, **(concurrency or {})}
+        scope.run_name, scope.tags = parent.run_name, parent.tags
     with entered(scope):
         if parent is not None:
             return function(*args, **kwargs)
@@ -214,11 +218,12 @@ def _spec_group(
         defaults=spec.defaults,
         prefix=scope.path(name) + "/",
         resuming=True,  # read persisted results first: this body may be a re-run
+        run_name=scope.run_name,
+        tags=scope.tags,
     )
-    steps = [s.model_dump(mode="json") for s in spec.steps]
     with journaling(Journal()) as journal:
         try:
-            return group(steps=steps, scope=inner.to_json())
+            return state_value(run_steps(spec.steps, inner))
         finally:
             for undo in journal.take_undos():
                 scope.remember(undo)

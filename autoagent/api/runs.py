@@ -36,14 +36,14 @@ from prefect.states import Cancelled, Pending, State
 from autoagent import processes
 from autoagent.engine.driving import LocalRun, driving
 from autoagent.engine.journal import Journal, Listener, journaling
-from autoagent.engine.mission import check_runnable, mission, spec_runner
+from autoagent.engine.mission import check_runnable, named, spec_runner
 from autoagent.engine.outcome import Outcome, state_value
 from autoagent.errors import RunError
 from autoagent.server import inputs
 from autoagent.server.client import client, read_run
 from autoagent.server.liveness import alive_reason, heartbeat, heartbeat_seconds, mark_alive
 from autoagent.server.reader import open_reader
-from autoagent.server.records import MISSION_TAG
+from autoagent.server.records import MISSION_FLOW, MISSION_TAG
 from autoagent.settings import get_settings
 from autoagent.spec import MissionSpec
 
@@ -80,7 +80,7 @@ def create(spec: MissionSpec, params: dict[str, Any], auto_approve: bool = False
     data = spec.model_dump(mode="json", exclude_none=True)
     with client() as prefect:
         return prefect.create_flow_run(
-            flow=mission,
+            flow=named(spec.name),
             name=f"{spec.name}-{secrets.token_hex(3)}",
             parameters={"spec": data, "params": params, "auto_approve": auto_approve},
             state=Pending(),
@@ -98,7 +98,13 @@ def execute(
     this run and ``heartbeat`` sends the same event instead (autoagent.server.liveness says why).
     """
     journal = Journal(listeners)
-    flow = spec_runner() if "spec" in (flow_run.parameters or {}) else load_for_resume(flow_run)
+    given = (flow_run.parameters or {}).get("spec")
+    if given is None:
+        flow = load_for_resume(flow_run)  # a mission written as code
+    else:
+        flow = spec_runner(
+            given.get("name", MISSION_FLOW) if isinstance(given, dict) else MISSION_FLOW
+        )
     trusted = spec if spec is not None and spec.checked else None
     run_id = str(flow_run.id)
     try:

@@ -32,6 +32,10 @@ class MissionScope:
     lock: threading.Lock = field(default_factory=threading.Lock)
     limits: dict[str, int] = field(default_factory=dict)
     ensured: set[str] = field(default_factory=set)
+    run_name: str = ""
+    """The root run's name: a spec sub-mission's group run is named ``<run name>/<path>``."""
+    tags: tuple[str, ...] = ()
+    """The root run's tags, which the runs of its spec sub-missions carry too."""
 
     def path(self, name: str) -> str:
         return self.prefix + name

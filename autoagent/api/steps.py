@@ -17,6 +17,7 @@ from prefect import Task, task
 from prefect.concurrency.sync import concurrency as slots
 from prefect.futures import PrefectFuture
 from prefect.settings import PREFECT_API_URL
+from prefect.utilities.annotations import quote
 
 from autoagent.agents import AgentContext, run_agent
 from autoagent.api.scope import MissionScope, completed, current_scope, require_scope
@@ -24,7 +25,7 @@ from autoagent.engine.compensation import Undo
 from autoagent.engine.journal import JOURNALED
 from autoagent.engine.policy import RetryPolicy
 from autoagent.engine.results import cache_key
-from autoagent.engine.step import step_task
+from autoagent.engine.step import StepCall, step_task
 from autoagent.engine.storage import result_storage
 from autoagent.errors import AutoAgentError
 from autoagent.spec import Defaults, RetryBackoff
@@ -182,7 +183,7 @@ def _agent_step(step_id: str, *, agent: str, input: dict[str, Any] | None = None
         scope.limit(spec_step.concurrency, path)
     policy = RetryPolicy.of(spec_step, Defaults())
     runner = step_task(policy, str(PREFECT_API_URL.value())).with_options(**JOURNALED)
-    output = runner(
+    call = StepCall(
         mission=scope.mission,
         root_run_id=scope.root_run_id,
         path=path,
@@ -192,6 +193,7 @@ def _agent_step(step_id: str, *, agent: str, input: dict[str, Any] | None = None
         concurrency=spec_step.concurrency,
         runs_on=spec_step.runs_on,
     )
+    output = runner(call=quote(call))
     if spec_step.compensate is not None:
         undo = spec_step.compensate
         ctx = AgentContext(mission=scope.mission, step_path=path, run_id=scope.root_run_id)

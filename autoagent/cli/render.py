@@ -42,6 +42,8 @@ def step_line(step: StepStatus) -> Text:
         text.append(f"  {step.duration:.2f}s", style="dim")
     if step.error:
         text.append(f"\n    {step.error}", style="red")
+    if step.reason:
+        text.append(f"\n    {step.reason}", style="dim")
     if step.waits_for is not None:
         text.append(f"\n    {waits_for(step.waits_for)}", style="magenta")
     return text

@@ -23,6 +23,7 @@ from prefect import task
 
 from autoagent import expressions
 from autoagent.agents import AgentContext, run_agent
+from autoagent.engine.graph import quoted
 from autoagent.engine.outcome import COMPLETED, FAILED, Outcome
 from autoagent.engine.results import cache_key
 from autoagent.engine.storage import result_storage
@@ -96,13 +97,10 @@ def compensate_all(root_run_id: str, undos: list[Undo]) -> list[Outcome]:
         if undo.action is None:
             outcomes.append(Outcome(path, FAILED, error=undo.error, kind="expression"))
             continue
-        state = run(
-            root_run_id=root_run_id,
-            path=undo.path,
-            action=undo.action,
-            basis=undo.basis,
-            return_state=True,
+        arguments = quoted(
+            root_run_id=root_run_id, path=undo.path, action=undo.action, basis=undo.basis
         )
+        state = run(**arguments, return_state=True)
         if state.is_completed():
             outcomes.append(Outcome(path, COMPLETED, cached=state.name == "Cached"))
         else:

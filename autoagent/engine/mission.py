@@ -8,18 +8,21 @@ failed run. What it did goes into the run's journal, which its driver reads (eng
 
 from __future__ import annotations
 
+from contextvars import ContextVar
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from prefect import Flow, flow
+from prefect import Flow, flow, tags
 from prefect.client.schemas.objects import FlowRun
 from prefect.context import FlowRunContext
-from prefect.runtime import flow_run as current_run
 from prefect.settings import PREFECT_API_URL
+from prefect.states import State
 
 from autoagent.engine import limits, remote
 from autoagent.engine.compensation import compensate_all
 from autoagent.engine.driving import heartbeat_unless_driven, local_run
+from autoagent.engine.graph import Link
 from autoagent.engine.journal import Journal, current_journal, journaling
 from autoagent.engine.outcome import BLOCKED, FAILED, Outcome
 from autoagent.engine.report import publish_report
@@ -29,7 +32,7 @@ from autoagent.engine.storage import result_storage
 from autoagent.engine.suspend import suspends
 from autoagent.errors import MissionFailed
 from autoagent.server.client import client
-from autoagent.server.records import MISSION_FLOW
+from autoagent.server.records import MISSION_FLOW, MISSION_TAG
 from autoagent.spec import MissionSpec, Step
 from autoagent.spec.validate import load, validate_data
 
@@ -41,6 +44,17 @@ def check_runnable(spec: MissionSpec, params: dict[str, Any]) -> None:
     remote.check_pools(spec)
 
 
+def _tagged(flow_run: FlowRun, mission_name: str) -> list[str]:
+    """The run's tags, with the mission's (a run from a deployment may lack them): crash
+    detection and ``autoagent list`` find mission runs by them, the UI's filters too."""
+    wanted = sorted({*(flow_run.tags or []), MISSION_TAG, f"mission:{mission_name}"})
+    if set(wanted) != set(flow_run.tags or []):
+        with client() as prefect:
+            prefect.update_flow_run(flow_run.id, tags=wanted)
+        flow_run.tags = wanted
+    return wanted
+
+
 def _ran_before(flow_run: Any) -> bool:
     """A resume, a retry, or a deployed run back from a suspension or a timer: read what earlier
     attempts recorded before running anything (run_count stays 1 across a suspension)."""
@@ -49,11 +63,6 @@ def _ran_before(flow_run: Any) -> bool:
         or flow_run.empirical_policy.resuming
         or flow_run.deployment_id is not None
     )
-
-
-def _group_run_name() -> str:
-    scope = current_run.parameters.get("scope") or {}
-    return scope.get("prefix", "group/").rstrip("/")
 
 
 @flow(name=MISSION_FLOW, persist_result=False, validate_parameters=False, log_prints=True)
@@ -85,6 +94,8 @@ def mission(
         resuming=_ran_before(flow_run),
         auto_approve=auto_approve,
         suspends=suspends(flow_run),
+        run_name=flow_run.name,
+        tags=tuple(_tagged(flow_run, validated.name)),
     )
     with heartbeat_unless_driven(flow_run, MISSION_FLOW), journaling(journal):
         outcomes = Scheduler(scope, journal, run_group).run(validated.steps)
@@ -97,6 +108,26 @@ def mission(
     return {sid: o.output for sid, o in outcomes.items()}
 
 
+@dataclass(frozen=True)
+class _GroupCall:
+    """What a group subflow runs: handed over in its caller's context (see engine/scope.py)."""
+
+    steps: list[Step]
+    scope: Scope
+
+    @property
+    def run_name(self) -> str:
+        return f"{self.scope.run_name}/{self.scope.prefix.rstrip('/')}".lstrip("/")
+
+
+_group_call: ContextVar[_GroupCall | None] = ContextVar("autoagent_group_call", default=None)
+
+
+def _group_run_name() -> str:
+    call = _group_call.get()
+    return call.run_name if call is not None else "group"
+
+
 @flow(
     name="group",
     flow_run_name=_group_run_name,
@@ -104,23 +135,34 @@ def mission(
     validate_parameters=False,
     log_prints=True,
 )
-def group(steps: list[dict[str, Any]], scope: dict[str, Any]) -> dict[str, Any]:
-    """Run the steps of a group (or of a child mission) as one subflow."""
-    inner = Scope.from_json(scope)
+def group() -> dict[str, Any]:
+    """Run the steps of a group (or of a child mission, or of a plan) as one subflow."""
+    call = _group_call.get()
+    assert call is not None, "a group runs through run_group"
     journal = current_journal() or Journal()  # its mission's, in the same process
-    models = [Step.model_validate(s) for s in steps]
     with journaling(journal):
-        outcomes = Scheduler(inner, journal, run_group).run(models)
+        outcomes = Scheduler(call.scope, journal, run_group).run(call.steps)
     bad = failures(outcomes)
     if bad:
-        raise MissionFailed(f"group {inner.prefix.rstrip('/')!r}", bad)
+        raise MissionFailed(f"group {call.scope.prefix.rstrip('/')!r}", bad)
     return {sid: o.output for sid, o in outcomes.items()}
 
 
-def run_group(step: Step, scope: Scope) -> dict[str, Any]:
-    """Run a group step (or a child mission, or a planner's plan) as a subflow in ``scope``."""
+def run_group(step: Step, scope: Scope, after: list[Link]) -> State[Any]:
+    """Run a group step (or a child mission, or a plan) as a subflow in ``scope``, after the
+    runs ``after`` stands for; its final state. Its run carries the mission's tags."""
     steps = step.child.steps if step.child is not None else step.steps or []
-    return group(steps=[s.model_dump(mode="json") for s in steps], scope=scope.to_json())
+    return run_steps(steps, scope, after)
+
+
+def run_steps(steps: list[Step], scope: Scope, after: list[Link] | None = None) -> State[Any]:
+    """Run ``steps`` as a group subflow in ``scope``; its final state."""
+    token = _group_call.set(_GroupCall(list(steps), scope))
+    try:
+        with tags(*scope.tags):
+            return group(wait_for=after or None, return_state=True)
+    finally:
+        _group_call.reset(token)
 
 
 def failures(outcomes: dict[str, Outcome]) -> list[Outcome]:
@@ -138,11 +180,18 @@ def inline_spec(flow_run: FlowRun, path: str) -> dict[str, Any]:
     return spec
 
 
-def spec_runner() -> Flow[..., dict[str, Any]]:
-    """The spec runner flow persisting to the current server's results block."""
-    return _runner_for(str(PREFECT_API_URL.value()))
+def spec_runner(name: str = MISSION_FLOW) -> Flow[..., dict[str, Any]]:
+    """The spec runner as the flow of the mission ``name`` (the Flows page lists each mission
+    under its own name), persisting to the current server's results block."""
+    return _runner_for(str(PREFECT_API_URL.value()), name)
 
 
-@lru_cache(maxsize=8)
-def _runner_for(api_url: str) -> Flow[..., dict[str, Any]]:
-    return mission.with_options(result_storage=result_storage())
+@lru_cache(maxsize=64)
+def _runner_for(api_url: str, name: str) -> Flow[..., dict[str, Any]]:
+    return named(name).with_options(result_storage=result_storage())
+
+
+@lru_cache(maxsize=64)
+def named(name: str) -> Flow[..., dict[str, Any]]:
+    """The spec runner as the flow of the mission ``name``: what a run is created from."""
+    return mission.with_options(name=name)

@@ -21,7 +21,9 @@ WAITING = "waiting"
 SUSPENDED = "suspended"
 
 SKIPPED_TASK_STATE = "Skipped"
-"""The name of the Completed state a step task ends in when its ``when`` was false."""
+"""The name of the Cancelled state a step's task run ends in when its ``when`` was false."""
+BLOCKED_TASK_STATE = "NotRun"
+"""The name of the Cancelled state a step's task run ends in when a need of it failed."""
 
 
 @dataclass
@@ -37,6 +39,26 @@ class Outcome:
     duration: float | None = None
     cached: bool = False
     prefect_state: State | None = field(default=None, repr=False)
+    link: Any = field(default=None, repr=False)
+    """Stands for the run that did the step, in the ``wait_for`` of those that need it
+    (engine/graph.py)."""
+
+
+@dataclass(frozen=True)
+class NotRun:
+    """Why a step does not run, and the state its task run ends in to say so."""
+
+    outcome: str
+    task_state: str
+    reason: str
+
+    @classmethod
+    def skipped(cls, when: object) -> NotRun:
+        return cls(SKIPPED, SKIPPED_TASK_STATE, f"skipped: its `when` ({when}) was false")
+
+    @classmethod
+    def blocked(cls, failed: list[str]) -> NotRun:
+        return cls(BLOCKED, BLOCKED_TASK_STATE, f"not run: {', '.join(failed)} failed")
 
 
 def failed_outcome(path: str, state: State) -> Outcome:

@@ -10,10 +10,11 @@ from typing import Any
 
 from prefect import flow
 from prefect.context import FlowRunContext
+from prefect.utilities.annotations import quote
 
 from autoagent.engine import remote
 from autoagent.engine.driving import heartbeat_unless_driven
-from autoagent.engine.step import run_step_here
+from autoagent.engine.step import StepCall, run_step_here
 from autoagent.errors import StepError
 
 
@@ -33,7 +34,7 @@ def remote_step(
     context = FlowRunContext.get()
     assert context is not None and context.flow_run is not None
     with heartbeat_unless_driven(context.flow_run, remote.FLOW):
-        state = run_step_here(
+        call = StepCall(
             mission=mission,
             root_run_id=root_run_id,
             path=path,
@@ -43,8 +44,8 @@ def remote_step(
             concurrency=concurrency,
             attempt=attempt,
             process_run_id=str(context.flow_run.id),
-            return_state=True,
         )
+        state = run_step_here(call=quote(call), return_state=True)
     if state.is_completed():
         output = state.result()
         remote.record(context.flow_run.id, {"output": output})

@@ -23,9 +23,11 @@ from typing import Any
 
 from prefect.exceptions import Pause
 from prefect.states import State
+from prefect.utilities.annotations import quote
 
 from autoagent import expressions
 from autoagent.engine import compensation
+from autoagent.engine.graph import Link, link
 from autoagent.engine.journal import Journal
 from autoagent.engine.outcome import (
     BLOCKED,
@@ -33,10 +35,12 @@ from autoagent.engine.outcome import (
     FAILED,
     SKIPPED,
     SUSPENDED,
+    NotRun,
     Outcome,
 )
 from autoagent.engine.results import MISSING, Results
 from autoagent.engine.scope import NO_ITEM, Scope
+from autoagent.engine.step import fan_in
 from autoagent.engine.units import StepUnits, bare
 from autoagent.errors import ExpressionError
 from autoagent.settings import get_settings
@@ -55,7 +59,12 @@ class Scheduler(StepUnits):
     """Runs the steps of one scope, writing each outcome in the run's ``journal``; ``run_group``
     runs a group or child mission as a subflow."""
 
-    def __init__(self, scope: Scope, journal: Journal, run_group: Callable[[Step, Scope], Any]):
+    def __init__(
+        self,
+        scope: Scope,
+        journal: Journal,
+        run_group: Callable[[Step, Scope, list[Link]], State[Any]],
+    ):
         self.scope = scope
         self.journal = journal
         self.run_group = run_group
@@ -131,8 +140,9 @@ class Scheduler(StepUnits):
     def _start(self, step: Step, running: dict, fanouts: dict) -> None:
         path = self.scope.prefix + step.id
         failed = [n for n in step.needs if self.outcomes[n].state in (FAILED, BLOCKED)]
-        if failed:
-            self._finish(step, Outcome(path, BLOCKED, error=f"not run: {', '.join(failed)} failed"))
+        if failed:  # its task run says so (the run graph shows it with its reason)
+            blocked = NotRun.blocked(failed)
+            running[self._submit(step, None, NO_ITEM, not_run=blocked)] = (step, None)
             return
         context = self._context()
         try:
@@ -141,7 +151,8 @@ class Scheduler(StepUnits):
             running[self._submit(step, None, NO_ITEM, error=f"when: {exc}")] = (step, None)
             return
         if not run_it:
-            running[self._submit(step, None, NO_ITEM, skip=True)] = (step, None)
+            skipped = NotRun.skipped(step.when)
+            running[self._submit(step, None, NO_ITEM, not_run=skipped)] = (step, None)
             return
         if step.for_each is None:
             running[self._submit(step, None, NO_ITEM)] = (step, None)
@@ -162,7 +173,8 @@ class Scheduler(StepUnits):
             )
             return
         if not items:
-            self._finish(step, Outcome(path, COMPLETED, output=[], duration=0.0))
+            made = self._fan_in(step, path, [], None)
+            self._finish(step, Outcome(path, COMPLETED, output=[], duration=0.0, link=made))
             return
         if self.scope.resuming:
             found = self.results.read(path + ".all", items)
@@ -200,9 +212,12 @@ class Scheduler(StepUnits):
         path = self.scope.prefix + step.id
         duration = time.monotonic() - fan.started
         bad = [r for r in results if r.state != COMPLETED]
-        if bad:
-            errors = "; ".join(f"{r.path}: {r.error}" for r in bad[:3])
-            return Outcome(path, FAILED, error=errors, started=fan.started, duration=duration)
+        errors = "; ".join(f"{r.path}: {r.error}" for r in bad[:3]) if bad else None
+        made = self._fan_in(step, path, [r.link for r in results], errors)
+        if errors is not None:
+            return Outcome(
+                path, FAILED, error=errors, started=fan.started, duration=duration, link=made
+            )
         output = [r.output for r in results]
         self.results.write(path + ".all", fan.items, output)
         return Outcome(
@@ -212,7 +227,15 @@ class Scheduler(StepUnits):
             started=fan.started,
             duration=duration,
             cached=all(r.cached for r in results),
+            link=made,
         )
+
+    def _fan_in(self, step: Step, path: str, items: list[Any], failed: str | None) -> Any:
+        """The fan-out parent's own node in the run graph: after its items, before what needs
+        it (a task run that does nothing else); its link."""
+        found = [made for made in items if made is not None] or self._needs(step)
+        state = fan_in(path=quote(path), failed=quote(failed), wait_for=found, return_state=True)
+        return link(state)
 
     # -- one unit of work, in a pool thread or the loop's ---------------------------------------
     def _submit(
@@ -221,7 +244,7 @@ class Scheduler(StepUnits):
         index: int | None,
         item: Any,
         *,
-        skip: bool = False,
+        not_run: NotRun | None = None,
         error: str | None = None,
     ) -> Future[Outcome]:
         """A unit to start at the next ``_launch``; its future reports to ``_finished``."""
@@ -229,7 +252,7 @@ class Scheduler(StepUnits):
         context = contextvars.copy_context()
         future: Future[Outcome] = Future()
         future.add_done_callback(self._done.put)
-        call = functools.partial(context.run, self._unit, step, path, item, skip, error)
+        call = functools.partial(context.run, self._unit, step, path, item, not_run, error)
         self._units.append((future, call))
         return future
 

@@ -1,8 +1,9 @@
 """Where a scheduler runs: the mission's root run, the path prefix of its group, and what the
 expressions of its steps see (params, earlier outputs, the ``for_each`` item).
 
-A group or child mission runs as a subflow, so its scope travels as JSON in the subflow's
-parameters (``to_json``/``from_json``).
+A group or child mission runs as a subflow in the same process; its scope is handed to it in its
+caller's context (engine/mission.py), not in the subflow's parameters, so the run graph draws no
+edge from it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ NO_ITEM = object()
 """The item of a scope that is not inside a for_each."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class Scope:
     """Where a scheduler runs: the root run, the path prefix, and what expressions can see."""
 
@@ -30,34 +31,7 @@ class Scope:
     resuming: bool = False
     auto_approve: bool = False
     suspends: bool = False  # a deployed run: waits end the process instead of holding it
-
-    def to_json(self) -> dict[str, Any]:
-        data = {
-            "mission": self.mission,
-            "root_run_id": self.root_run_id,
-            "params": self.params,
-            "defaults": self.defaults.model_dump(mode="json"),
-            "prefix": self.prefix,
-            "outputs": self.outputs,
-            "resuming": self.resuming,
-            "auto_approve": self.auto_approve,
-            "suspends": self.suspends,
-        }
-        if self.item is not NO_ITEM:
-            data["item"] = self.item
-        return data
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Scope:
-        return cls(
-            mission=data["mission"],
-            root_run_id=data["root_run_id"],
-            params=data["params"],
-            defaults=Defaults.model_validate(data["defaults"]),
-            prefix=data.get("prefix", ""),
-            outputs=data.get("outputs", {}),
-            item=data.get("item", NO_ITEM),
-            resuming=data.get("resuming", False),
-            auto_approve=data.get("auto_approve", False),
-            suspends=data.get("suspends", False),
-        )
+    run_name: str = ""
+    """The root run's name: a group's run is named ``<run name>/<group path>``."""
+    tags: tuple[str, ...] = ()
+    """The root run's tags, which its group runs carry too."""

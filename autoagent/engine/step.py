@@ -9,6 +9,7 @@ materialization; one with ``runs_on:`` runs its agent in a child run on that wor
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -16,7 +17,8 @@ from prefect import Task, task
 from prefect.assets import materialize
 from prefect.concurrency.sync import concurrency as slots
 from prefect.context import TaskRunContext
-from prefect.states import Completed
+from prefect.states import Cancelled, Failed
+from prefect.utilities.annotations import quote
 
 from autoagent.agents import AgentContext, get_agent, run_agent
 from autoagent.engine import remote
@@ -28,89 +30,112 @@ from autoagent.engine.storage import result_storage
 from autoagent.errors import StepError
 
 STEP_TASK = "step"
+FAN_IN_TASK = "for_each"
+
+
+@dataclass(frozen=True)
+class StepCall:
+    """What one step task is asked to do: its only argument, passed quoted (``call()``).
+
+    Prefect draws a run graph's edges from a task's inputs, and it links any argument that is
+    (or has the id of) another task's result, so internal arguments drew false edges. Quoted,
+    this argument draws none: a step's edges are its ``wait_for``, the states of its needs."""
+
+    mission: str
+    root_run_id: str
+    path: str
+    agent: str
+    input: Any = None
+    timeout: float | None = None
+    not_run: str | None = None
+    """Why the step does not run (its ``when`` was false, a need failed): its state says so."""
+    not_run_state: str = SKIPPED_TASK_STATE
+    input_error: str | None = None
+    concurrency: str | None = None
+    runs_on: str | None = None
+    attempt: int | None = None
+    process_run_id: str = ""
+    params: dict[str, Any] | None = None
+
+    def quoted(self) -> quote[StepCall]:
+        return quote(self)
 
 
 def step_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str | None:
-    if parameters.get("skip") or parameters.get("input_error"):
+    call: StepCall = parameters["call"]
+    if call.not_run or call.input_error:
         return None
-    return cache_key(parameters["root_run_id"], parameters["path"], parameters["input"])
+    return cache_key(call.root_run_id, call.path, call.input)
 
 
-def _run_step(
-    *,
-    mission: str,
-    root_run_id: str,
-    path: str,
-    agent: str,
-    input: Any,
-    timeout: float | None = None,
-    skip: bool = False,
-    input_error: str | None = None,
-    concurrency: str | None = None,
-    runs_on: str | None = None,
-    attempt: int | None = None,
-    process_run_id: str = "",
-    params: dict[str, Any] | None = None,
-) -> Any:
-    if skip:
-        return Completed(name=SKIPPED_TASK_STATE, message="skipped: its 'when' was false")
-    if input_error:
-        raise StepError(input_error, kind="expression", retryable=False)
+def _run_step(call: StepCall) -> Any:
+    if call.not_run:
+        return Cancelled(name=call.not_run_state, message=call.not_run)
+    if call.input_error:
+        raise StepError(call.input_error, kind="expression", retryable=False)
+    attempt = call.attempt
     if attempt is None:
         run_context = TaskRunContext.get()
         attempt = run_context.task_run.run_count if run_context else 1
     journal = current_journal()
     if journal is not None:
-        journal.attempt(path)
-    if runs_on is not None:
+        journal.attempt(call.path)
+    if call.runs_on is not None:
         parameters = {
-            "mission": mission,
-            "root_run_id": root_run_id,
-            "path": path,
-            "agent": agent,
-            "input": input,
-            "timeout": timeout,
-            "concurrency": concurrency,
+            "mission": call.mission,
+            "root_run_id": call.root_run_id,
+            "path": call.path,
+            "agent": call.agent,
+            "input": call.input,
+            "timeout": call.timeout,
+            "concurrency": call.concurrency,
             "attempt": attempt,
         }
-        key = cache_key(root_run_id, path, input)
-        return remote.run_on(runs_on, cache_key=key, attempt=attempt, parameters=parameters)
+        key = cache_key(call.root_run_id, call.path, call.input)
+        return remote.run_on(call.runs_on, cache_key=key, attempt=attempt, parameters=parameters)
     ctx = AgentContext(
-        mission=mission,
-        step_path=path,
-        run_id=root_run_id,
+        mission=call.mission,
+        step_path=call.path,
+        run_id=call.root_run_id,
         attempt=attempt,
-        timeout=timeout,
-        process_run_id=process_run_id,
-        params=params or {},
+        timeout=call.timeout,
+        process_run_id=call.process_run_id,
+        params=call.params or {},
     )
-    if concurrency is None:
-        return run_agent(get_agent(agent), ctx, input or {})
-    with slots(concurrency, occupy=1, strict=True):  # held while the agent works, not between tries
-        return run_agent(get_agent(agent), ctx, input or {})
+    if call.concurrency is None:
+        return run_agent(get_agent(call.agent), ctx, call.input or {})
+    with slots(call.concurrency, occupy=1, strict=True):  # held while the agent works only
+        return run_agent(get_agent(call.agent), ctx, call.input or {})
+
+
+def _path_of(parameters: dict[str, Any]) -> str:
+    return parameters["call"].path
 
 
 class _QuietSuccess(logging.Filter):
-    """Drop the engine's "Finished in state Completed()" line of a step that succeeded: its state
-    says as much, and the line cost ~1 ms of a step's CPU (a fan-out of 200 ran 0.2 s faster
-    without it) plus a log row on the server. Prefect has no setting for that one line (its
-    level is INFO, as a user's own task logs are), so its text is matched, for step tasks only.
-    A failed step's line stays: it carries the error."""
+    """Drop the engine's "Finished in state ..." line of a step that succeeded, was skipped or
+    could not run: its state says as much (the scheduler logs why a step did not run), and the
+    line cost ~1 ms of a step's CPU (a fan-out of 200 ran 0.2 s faster without it) plus a log
+    row on the server. Prefect has no setting for that one line (its level is INFO, as a user's
+    own task logs are), so its text is matched, for step tasks only. A failed step's line
+    stays: it carries the error."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not (
-            record.levelno == logging.INFO
-            and getattr(record, "task_name", None) == STEP_TASK
+            getattr(record, "task_name", None) in _QUIET_TASKS
             and isinstance(record.msg, str)
             and record.msg.startswith("Finished in state ")
+            and not record.msg.startswith(_LOUD_ENDS)
         )
 
 
+_QUIET_TASKS = (STEP_TASK, FAN_IN_TASK)
+_LOUD_ENDS = ("Finished in state Failed", "Finished in state Crashed")
 logging.getLogger("prefect.task_runs").addFilter(_QuietSuccess())
 
 STEP_OPTIONS: dict[str, Any] = {
     "name": STEP_TASK,
-    "task_run_name": "{path}",
+    "task_run_name": _path_of,
     "persist_result": True,
     "result_serializer": "json",
     "cache_key_fn": step_cache_key,
@@ -119,8 +144,18 @@ STEP_OPTIONS: dict[str, Any] = {
 
 run_step: Task[..., Any] = task(_run_step, **STEP_OPTIONS)
 
+
+def _fan_in(*, path: str, failed: str | None) -> Any:
+    return Failed(message=failed) if failed else None
+
+
+fan_in: Task[..., Any] = task(
+    _fan_in, name=FAN_IN_TASK, task_run_name="{path}", persist_result=False
+)
+"""A fan-out's parent, as its own node of the run graph: after its items, before what needs it."""
+
 run_step_here: Task[..., Any] = task(
-    _run_step, name=STEP_TASK, task_run_name="{path}", persist_result=False
+    _run_step, name=STEP_TASK, task_run_name=_path_of, persist_result=False
 )
 """The same step with nothing persisted: for the child run of a ``runs_on`` step, whose parent
 persists the output."""

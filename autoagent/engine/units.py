@@ -6,18 +6,23 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from prefect.exceptions import Pause
 from prefect.settings import PREFECT_API_URL
+from prefect.states import State
+from prefect.utilities.annotations import quote
 
 from autoagent import expressions
+from autoagent.engine.graph import Link, link, link_subflow
 from autoagent.engine.outcome import (
+    BLOCKED,
     COMPLETED,
     FAILED,
-    SKIPPED,
     SKIPPED_TASK_STATE,
     SUSPENDED,
+    NotRun,
     Outcome,
     failed_outcome,
     state_value,
@@ -26,7 +31,7 @@ from autoagent.engine.planning import PLANNER, run_plan
 from autoagent.engine.policy import RetryPolicy
 from autoagent.engine.results import MISSING
 from autoagent.engine.scope import NO_ITEM, Scope
-from autoagent.engine.step import run_step, step_task
+from autoagent.engine.step import StepCall, run_step, step_task
 from autoagent.engine.waiting import WaitingUnits
 from autoagent.errors import ExpressionError
 from autoagent.spec import Step
@@ -38,22 +43,25 @@ class StepUnits(WaitingUnits):
     the steps of the scope (``siblings``) and the subflow runner (``run_group``)."""
 
     siblings: dict[str, Step]
-    run_group: Callable[[Step, Scope], Any]
+    run_group: Callable[[Step, Scope, list[Link]], State[Any]]
     _tasks: dict[str, Any]
     _lock: threading.Lock
 
-    def _unit(self, step: Step, path: str, item: Any, skip: bool, error: str | None) -> Outcome:
+    def _unit(
+        self, step: Step, path: str, item: Any, not_run: NotRun | None, error: str | None
+    ) -> Outcome:
         started = time.monotonic()
+        runs = not_run is None and error is None
         try:
-            if step.wait is not None and not skip and error is None:
+            if step.wait is not None and runs:
                 outcome = self._wait_unit(step, path, item)
-            elif (step.approval or step.event) is not None and not skip and error is None:
+            elif (step.approval or step.event) is not None and runs:
                 outcome = self._ask_unit(step, path, item)
-            elif step.agent is None and not skip and error is None:
+            elif step.agent is None and runs:
                 outcome = self.group_unit(step, path, item)
             else:
-                outcome = self._task_unit(step, path, item, skip, error)
-                if step.agent == PLANNER and outcome.state == COMPLETED and not skip:
+                outcome = self._task_unit(step, path, item, not_run, error)
+                if step.agent == PLANNER and outcome.state == COMPLETED and runs:
                     outcome = run_plan(self.scope, self.group_unit, step, path, item, outcome)
         except Pause as exc:  # a group or child mission suspended
             return Outcome(path, SUSPENDED, prefect_state=exc.state)
@@ -66,71 +74,67 @@ class StepUnits(WaitingUnits):
         return outcome
 
     def _task_unit(
-        self, step: Step, path: str, item: Any, skip: bool, error: str | None
+        self, step: Step, path: str, item: Any, not_run: NotRun | None, error: str | None
     ) -> Outcome:
         resolved: Any = None
-        if not skip and error is None:
+        if not_run is None and error is None:
             try:
                 resolved = expressions.render(step.input or {}, self._context(item))
             except ExpressionError as exc:
                 error = f"input: {exc}"
-        if self.scope.resuming and not skip and error is None:
+        if self.scope.resuming and not_run is None and error is None:
             found = self.results.read(path, resolved)
             if found is not MISSING:
                 return Outcome(path, COMPLETED, output=found, cached=True)
         policy = RetryPolicy.of(step, self.scope.defaults)
-        task = self._task_for(step, policy) if not skip else run_step
-        state = task(
+        call = StepCall(
             mission=self.scope.mission,
             root_run_id=self.scope.root_run_id,
             path=path,
             agent=step.agent or "",
             input=resolved,
             timeout=policy.timeout,
-            skip=skip,
+            not_run=not_run.reason if not_run is not None else None,
+            not_run_state=not_run.task_state if not_run is not None else SKIPPED_TASK_STATE,
             input_error=error,
             concurrency=step.concurrency,
             runs_on=step.runs_on,
             params=self.scope.params if step.agent == PLANNER else None,
-            return_state=True,
         )
+        task = self._task_for(step, policy) if not_run is None else run_step
+        state = task(call=quote(call), wait_for=self._needs(step), return_state=True)
+        made = link(state)
+        if not_run is not None:
+            error = not_run.reason if not_run.outcome == BLOCKED else None
+            return Outcome(path, not_run.outcome, error=error, prefect_state=state, link=made)
         if state.is_completed():
-            if state.name == SKIPPED_TASK_STATE:
-                return Outcome(path, SKIPPED, prefect_state=state)
-            return Outcome(
-                path,
-                COMPLETED,
-                output=state_value(state),
-                cached=state.name == "Cached",
-                prefect_state=state,
-            )
-        return failed_outcome(path, state)
+            cached = state.name == "Cached"
+            output = state_value(state)
+            return Outcome(path, COMPLETED, output, cached=cached, prefect_state=state, link=made)
+        outcome = failed_outcome(path, state)
+        outcome.link = made
+        return outcome
 
-    def group_unit(self, step: Step, path: str, item: Any) -> Outcome:
-        """Run a group, a child mission or a plan as a subflow at ``path``."""
+    def group_unit(
+        self, step: Step, path: str, item: Any, after: list[Link] | None = None
+    ) -> Outcome:
+        """Run a group, a child mission or a plan as a subflow at ``path``, after the runs of
+        its needs (or of ``after``: a plan runs after its planner)."""
         inner_item = item if item is not NO_ITEM else self.scope.item
-        scope = Scope(
-            mission=self.scope.mission,
-            root_run_id=self.scope.root_run_id,
-            params=self.scope.params,
-            defaults=self.scope.defaults,
-            prefix=path + "/",
-            outputs=self.outputs,
-            item=inner_item,
-            resuming=self.scope.resuming,
-            auto_approve=self.scope.auto_approve,
-            suspends=self.scope.suspends,
-        )
+        scope = replace(self.scope, prefix=path + "/", outputs=self.outputs, item=inner_item)
         if step.child is not None:
             try:
                 params = expressions.render(step.params or {}, self._context(item))
             except ExpressionError as exc:
                 return Outcome(path, FAILED, error=f"params: {exc}", kind="expression")
-            scope.mission = step.child.name
-            scope.params = {**step.child.params, **params}
-            scope.defaults = step.child.defaults
-            scope.outputs = {}
-            scope.item = NO_ITEM
+            scope = replace(
+                scope,
+                mission=step.child.name,
+                params={**step.child.params, **params},
+                defaults=step.child.defaults,
+                outputs={},
+                item=NO_ITEM,
+            )
         basis = {"params": scope.params, "item": None if scope.item is NO_ITEM else scope.item}
         # a group whose steps have compensations runs again (each step a cache hit), so that a
         # resumed mission that fails later still knows how to undo them
@@ -138,12 +142,15 @@ class StepUnits(WaitingUnits):
             found = self.results.read(path + ".all", basis)
             if found is not MISSING:
                 return Outcome(path, COMPLETED, output=found, cached=True)
-        try:
-            output = self.run_group(step, scope)
-        except Exception as exc:
-            return Outcome(path, FAILED, error=str(exc), kind=getattr(exc, "kind", "error"))
+        state = self.run_group(step, scope, after if after is not None else self._needs(step))
+        made = link_subflow(state)
+        if not state.is_completed():
+            exc = state_value(state, raise_on_failure=False)
+            kind = getattr(exc, "kind", "error")
+            return Outcome(path, FAILED, error=str(exc), kind=kind, prefect_state=state, link=made)
+        output = state_value(state)
         self.results.write(path + ".all", basis, output)
-        return Outcome(path, COMPLETED, output=output)
+        return Outcome(path, COMPLETED, output=output, prefect_state=state, link=made)
 
     # -- helpers -------------------------------------------------------------------------------
     def _task_for(self, step: Step, policy: RetryPolicy) -> Any:

@@ -11,6 +11,7 @@ from uuid import UUID
 
 from autoagent import expressions
 from autoagent.engine.ask import answered, ask, await_signal, basis, consume_signal
+from autoagent.engine.graph import Link, link, links, quoted
 from autoagent.engine.journal import Journal
 from autoagent.engine.outcome import (
     COMPLETED,
@@ -39,6 +40,7 @@ class WaitingUnits:
     results: Results
     journal: Journal
     outputs: dict[str, Any]
+    outcomes: dict[str, Outcome]
 
     def _context(self, item: Any = NO_ITEM) -> dict[str, Any]:
         context: dict[str, Any] = {
@@ -49,6 +51,10 @@ class WaitingUnits:
         if item is not NO_ITEM:
             context["item"] = item
         return context
+
+    def _needs(self, step: Step) -> list[Link]:
+        """Stand-ins for the runs of the step's needs: its arrows in the run graph."""
+        return links(self.outcomes[need].link for need in step.needs if need in self.outcomes)
 
     def _wait_unit(self, step: Step, path: str, item: Any) -> Outcome:
         """A durable timer: fix the deadline once (persisted), then sleep towards it."""
@@ -62,23 +68,28 @@ class WaitingUnits:
         storage = result_storage()
         common = {"root_run_id": self.scope.root_run_id, "path": path}
         state = fix_deadline.with_options(result_storage=storage)(
-            **common, wait=wait, return_state=True
+            **quoted(**common, wait=wait), wait_for=self._needs(step), return_state=True
         )
         if not state.is_completed():
             return failed_outcome(path, state)
         deadline = state_value(state)
+        fixed = links([link(state)])
         root = UUID(self.scope.root_run_id)
         if self.scope.suspends and timer_suspends(deadline):
             suspended = reschedule_at(self.scope.root_run_id, path, deadline)
             return Outcome(path, SUSPENDED, prefect_state=suspended)
         inputs.mark_waiting(root, path, {"kind": "timer", "deadline": deadline})
         state = sleep_until.with_options(result_storage=storage)(
-            **common, deadline=deadline, return_state=True
+            **quoted(**common, deadline=deadline), wait_for=fixed, return_state=True
         )
         if not state.is_completed():
             return failed_outcome(path, state)
         inputs.clear_waiting(root, path)
-        return Outcome(path, COMPLETED, output=state_value(state), cached=state.name == "Cached")
+        cached = state.name == "Cached"
+        output = state_value(state)
+        return Outcome(
+            path, COMPLETED, output, cached=cached, prefect_state=state, link=link(state)
+        )
 
     def _ask_unit(self, step: Step, path: str, item: Any) -> Outcome:
         """An approval or an event: wait for someone, durably (see engine/ask.py)."""
@@ -116,14 +127,17 @@ class WaitingUnits:
             return Outcome(path, SUSPENDED, prefect_state=suspended)
         if not given:
             self.journal.record(Outcome(path, WAITING, output=params))  # tells the CLI who to ask
+        arguments = quoted(root_run_id=self.scope.root_run_id, path=path, **params)
         state = unit.with_options(result_storage=result_storage())(
-            root_run_id=self.scope.root_run_id, path=path, **params, return_state=True
+            **arguments, wait_for=self._needs(step), return_state=True
         )
+        made = link(state)
         if not state.is_completed():
-            return failed_outcome(path, state)
+            outcome = failed_outcome(path, state)
+            outcome.link = made
+            return outcome
         if step.event is not None:
             consume_signal(self.scope.root_run_id, path, params["key"])
         cached = state.name == "Cached"
-        return Outcome(
-            path, COMPLETED, output=state_value(state), cached=cached, prefect_state=state
-        )
+        output = state_value(state)
+        return Outcome(path, COMPLETED, output, cached=cached, prefect_state=state, link=made)

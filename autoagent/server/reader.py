@@ -24,7 +24,6 @@ from uuid import UUID
 from autoagent.errors import RunError, ServerError
 from autoagent.server.connection import Access, access
 from autoagent.server.records import (
-    MISSION_FLOW,
     MISSION_TAG,
     FlowRunRecord,
     TaskRunRecord,
@@ -119,17 +118,11 @@ class Reader:
                 return found
 
     def recent(self, limit: int = 20) -> list[FlowRunRecord]:
-        """Top-level mission runs, newest first: spec missions (the ``mission`` flow) and missions
-        written as code (tagged ``autoagent``)."""
-        top = {"parent_task_run_id": {"is_null_": True}}
-        found: dict[UUID, FlowRunRecord] = {}
-        for flows, tags in (({"name": {"any_": [MISSION_FLOW]}}, None), (None, [MISSION_TAG])):
-            query = {**top, "tags": {"all_": tags}} if tags else top
-            for run in self.flow_runs(query, flows=flows, sort="START_TIME_DESC", limit=limit):
-                found[run.id] = run
-        newest = sorted(
-            found.values(), key=lambda r: r.start_time or r.created or _EPOCH, reverse=True
-        )
+        """Top-level mission runs, newest first: every root mission run carries the mission tag
+        (spec missions, each its own flow, and missions written as code)."""
+        query = {"parent_task_run_id": {"is_null_": True}, "tags": {"all_": [MISSION_TAG]}}
+        found = self.flow_runs(query, sort="START_TIME_DESC", limit=limit)
+        newest = sorted(found, key=lambda r: r.start_time or r.created or _EPOCH, reverse=True)
         return newest[:limit]
 
     # -- what runs wait for, and what they recorded -------------------------------------------

@@ -32,11 +32,17 @@ class StepStatus:
     error: str | None = None
     cached: bool = False
     waits_for: dict[str, Any] | None = None
+    reason: str | None = None
+    """Why a step did not run (skipped, or a need failed)."""
     children: list[StepStatus] = field(default_factory=list)
 
     @property
     def done(self) -> bool:
         return self.state in ("completed", "skipped")
+
+
+NOT_RUN = ("skipped", "not run")
+"""States of a step that did not run, with the reason its run gives."""
 
 
 @dataclass
@@ -112,9 +118,9 @@ def build(
     for run in task_runs:
         by_path.setdefault(run.name, []).append(run)
     groups: dict[str, list[FlowRunRecord]] = {}
-    for run in flow_runs:
+    for run in flow_runs:  # a group's run is named "<mission run>/<group path>"
         if run.id != root.id:
-            groups.setdefault(run.name, []).append(run)
+            groups.setdefault(run.name.removeprefix(f"{root.name}/"), []).append(run)
     state_name = root.state.name if root.state else "Unknown"
     ended = root.state is not None and root.state.is_final()
 
@@ -235,7 +241,7 @@ def _from_task_runs(status: StepStatus, runs: list[TaskRunRecord]) -> None:
         real = [r for r in runs if r.state and r.state.is_completed() and r.state.name != "Cached"]
         if real:
             worker = _newest(real)
-    status.attempts = 0 if status.state == "skipped" else worker.run_count
+    status.attempts = 0 if status.state in NOT_RUN else worker.run_count
     status.started = worker.start_time
     if worker.start_time and worker.end_time:
         status.duration = (worker.end_time - worker.start_time).total_seconds()
@@ -243,6 +249,8 @@ def _from_task_runs(status: StepStatus, runs: list[TaskRunRecord]) -> None:
         status.duration = worker.total_run_time.total_seconds()
     if state is not None and state.is_failed():
         status.error = _error(state.message)
+    elif status.state in NOT_RUN:
+        status.reason = state.message if state is not None else None
 
 
 def _from_flow_runs(status: StepStatus, runs: list[FlowRunRecord]) -> None:
@@ -306,6 +314,8 @@ def _state(name: str, state_type: str) -> str:
     lowered = name.lower()
     if lowered == "skipped":
         return "skipped"
+    if lowered == "notrun":
+        return "not run"
     if lowered in ("awaitingretry", "retrying"):
         return "retrying"
     mapping = {

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from uuid import uuid4
 
 from prefect.client.schemas.objects import FlowRun, TaskRun
-from prefect.states import Completed, Failed, Running
+from prefect.states import Cancelled, Completed, Failed, Running
 
 from autoagent.server import status
 from autoagent.server.records import FlowRunRecord, TaskRunRecord
@@ -38,6 +38,7 @@ def _task(name: str, state, root: FlowRunRecord) -> TaskRunRecord:
         dynamic_key=name,
         state=state,
         created=datetime.now(UTC),
+        run_count=1,
     )
     return TaskRunRecord.model_validate(run.model_dump(mode="json"))
 
@@ -55,6 +56,41 @@ def test_failed_mission_shows_what_did_not_run():
     )
     assert [s.state for s in tree.steps] == ["completed", "failed", "not run"]
     assert tree.steps[1].error == "boom"
+
+
+def test_steps_that_did_not_run_show_why():
+    root = _root(Failed())
+    skipped = Cancelled(name="Skipped", message="skipped: its `when` (x) was false")
+    blocked = Cancelled(name="NotRun", message="not run: b failed")
+    tree = status.build(
+        root,
+        [root],
+        [
+            _task("a", skipped, root),
+            _task("b", Failed(message="boom"), root),
+            _task("c", blocked, root),
+        ],
+    )
+    assert [(s.state, s.attempts, s.reason) for s in tree.steps] == [
+        ("skipped", 0, "skipped: its `when` (x) was false"),
+        ("failed", 1, None),
+        ("not run", 0, "not run: b failed"),
+    ]
+
+
+def test_a_group_run_is_found_under_its_mission_runs_name():
+    spec = {"name": "m", "steps": [{"id": "g", "steps": [SPEC["steps"][0]]}]}
+    run = FlowRun(
+        id=uuid4(), name="m-1", flow_id=uuid4(), parameters={"spec": spec}, state=Completed()
+    )
+    root = FlowRunRecord.model_validate(run.model_dump(mode="json"))
+    child = FlowRun(id=uuid4(), name="m-1/g", flow_id=uuid4(), state=Completed())
+    group = FlowRunRecord.model_validate(child.model_dump(mode="json"))
+    tree = status.build(root, [root, group], [_task("g/a", Completed(), root)])
+    assert [(s.path, s.state, s.attempts) for s in tree.walk()] == [
+        ("g", "completed", 1),
+        ("g/a", "completed", 1),
+    ]
 
 
 def test_waiting_step_shows_what_it_waits_for_and_how_to_answer():
