@@ -38,7 +38,7 @@ def approve(
     marker = _pick(flow_run.id, step, "approval")
     path = marker["path"]
     given = {k: v for k, v in (fields or {}).items() if approved or v is not None}
-    answer = {"approved": approved, "comment": comment, **given}  # a no ignores empty fields
+    answer = forms.answer(marker["schema"], approved, comment, given)  # a no ignores empty fields
     state = flow_run.state
     form = inputs.keyset(path)
     paused_here = (

@@ -162,14 +162,42 @@ def progress_printer(console: Console, run_id: str = "RUN") -> Callable[[Outcome
 
 
 def answer_command(run_id: str, path: str, asked: dict[str, Any]) -> str:
-    """The exact command that answers a waiting step."""
+    """The exact command that answers a waiting step: every field of an approval's form, with
+    its type or choices; those needed to approve first, the optional ones in brackets."""
     if asked.get("kind") == "timer":
         return f"until {asked.get('deadline')} (nothing to answer)"
     if "key" in asked and asked.get("kind", "event") == "event":
         return f"autoagent signal {run_id} {asked['key']} --data JSON"
-    fields = "".join(f" --field {name}=…" for name in _required_fields(asked))
-    rejecting = " (or --reject, which needs no fields)" if fields else " [--reject]"
-    return f"autoagent approve {run_id} --step {path}{fields} [--comment TEXT]{rejecting}"
+    fields = _form_fields(asked)
+    needed = "".join(f" --field {name}=<{kind}>" for name, kind, need in fields if need)
+    optional = "".join(f" [--field {name}=<{kind}>]" for name, kind, need in fields if not need)
+    rejecting = " (or --reject, which needs no fields)" if needed else " [--reject]"
+    return f"autoagent approve {run_id} --step {path}{needed}{optional} [--comment TEXT]{rejecting}"
+
+
+_ANSWER_KEYS = ("approved", "decision", "comment")
+_JSON_TYPES = {"bool": "boolean", "str": "string", "int": "integer", "float": "number"}
+
+
+def _form_fields(asked: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    """An approval form's own fields: name, type (or choices), and whether approving needs it."""
+    needed = set(_required_fields(asked))
+    schema = asked.get("schema")
+    if schema:
+        return [
+            (name, _type_of(spec), name in needed)
+            for name, spec in schema.get("properties", {}).items()
+            if name not in _ANSWER_KEYS
+        ]
+    fields = (asked.get("approval") or {}).get("fields") or {}
+    return [
+        (
+            name,
+            "|".join(map(str, f.get("choices") or [])) or _JSON_TYPES.get(f["type"], "any"),
+            name in needed,
+        )
+        for name, f in fields.items()
+    ]
 
 
 def _required_fields(asked: dict[str, Any]) -> list[str]:
@@ -177,7 +205,7 @@ def _required_fields(asked: dict[str, Any]) -> list[str]:
     schema = asked.get("schema")
     if schema:
         needed = [*schema.get("required", []), *schema.get("then", {}).get("required", [])]
-        return [n for n in needed if n != "approved"]
+        return [n for n in needed if n not in _ANSWER_KEYS]
     approval = asked.get("approval") or {}
     fields = approval.get("fields") or {}
     return [n for n, f in fields.items() if f.get("default") is None]

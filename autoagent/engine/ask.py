@@ -86,10 +86,7 @@ def _ask(
             finally:
                 form.lock.release()
             break
-    if answer is None:
-        answer = _timed_out(spec, path)
-    else:
-        answer = {**forms.default_answer(spec, False, ""), **answer}  # fields' defaults
+    answer = _timed_out(spec, path) if answer is None else forms.with_defaults(spec, answer)
     inputs.clear_waiting(root, path)
     return _judge(spec, path, answer)
 
@@ -164,7 +161,7 @@ def _timed_out(spec: Approval, path: str) -> dict[str, Any]:
 
 def _judge(spec: Approval, path: str, answer: dict[str, Any]) -> dict[str, Any]:
     result = forms.output(answer)
-    if not answer.get("approved") and spec.on_reject == "fail":
+    if not forms.approved(answer) and spec.on_reject == "fail":
         comment = answer.get("comment") or "no comment"
         message = f"approval {path!r} was rejected: {comment}"
         raise StepError(message, kind="rejected", retryable=False)

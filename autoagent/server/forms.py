@@ -2,10 +2,14 @@
 
 The model is generated from the step's ``fields`` so that the Prefect UI renders the form, the
 server validates an answer against its JSON schema (wrong type, missing or unknown field), and the
-CLI and Python checks an early answer against the very same schema. A field without a default is
-required only to approve: a person who says no need not fill in what matters for a yes. The
-schema says so with ``if approved then required`` (JSON Schema 2020-12, which the server checks),
-and the field's description in the form says it too.
+CLI and Python checks an early answer against the very same schema.
+
+The form starts with a required ``decision``, Approve or Reject, with no default: the UI shows an
+empty choice and refuses a Submit without one, so nobody rejects by leaving a toggle untouched.
+The step's output says ``approved`` (true or false), as before. A field without a default is
+required only to approve: a person who says no need not fill in what matters for a yes. The schema
+says so with ``if Approve then required`` (JSON Schema 2020-12, which the server checks), and the
+field's description in the form says it too.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from autoagent.spec.models import Approval, ApprovalField
 
 _TYPES: dict[str, type] = {"bool": bool, "str": str, "int": int, "float": float}
 TO_APPROVE = "required to approve"
+APPROVE, REJECT = "Approve", "Reject"
+DECISION = "decision"
 
 
 def _required_to_approve(schema: dict[str, Any], model: type[Any]) -> None:
@@ -33,7 +39,7 @@ def _required_to_approve(schema: dict[str, Any], model: type[Any]) -> None:
         field = schema["properties"][name]
         field.pop("default", None)  # without one, the UI leaves the input empty and sends nothing
         typed[name] = {k: v for k, v in field.items() if k not in ("title", "description")}
-    schema["if"] = {"properties": {"approved": {"const": True}}, "required": ["approved"]}
+    schema["if"] = {"properties": {DECISION: {"const": APPROVE}}, "required": [DECISION]}
     schema["then"] = {"required": names, "properties": typed}  # given, and of its type
 
 
@@ -45,10 +51,11 @@ class Form(RunInput):
 
 
 def form_model(approval: Approval, title: str, description: str) -> type[RunInput]:
-    """The RunInput subclass of one approval: ``approved``, ``comment`` and the step's fields,
+    """The RunInput subclass of one approval: ``decision``, ``comment`` and the step's fields,
     with the markdown shown above the form (Prefect's ``with_initial_data(description=...)``)."""
+    choice = Literal[APPROVE, REJECT]  # type: ignore[valid-type]
     fields: dict[str, Any] = {
-        "approved": (bool, pydantic.Field(description="Approve (true) or reject (false).")),
+        DECISION: (choice, pydantic.Field(description="Approve or reject: choose one.")),
         "comment": (str, pydantic.Field("", description="Why, for the record.")),
     }
     for name, spec in approval.fields.items():
@@ -94,18 +101,40 @@ def check_answer(schema: dict[str, Any], answer: dict[str, Any]) -> None:
         raise ValueError(f"Reason: {exc}") from None
 
 
-def output(answer: dict[str, Any], answered_at: datetime | None = None) -> dict[str, Any]:
+def answer(
+    schema: dict[str, Any], approved: bool, comment: str, fields: dict[str, Any]
+) -> dict[str, Any]:
+    """An answer to the form ``schema`` (a run that began before forms had a ``decision`` asks
+    for ``approved``, true or false)."""
+    said: dict[str, Any] = {"comment": comment, **fields}
+    if "approved" in schema.get("properties", {}):
+        return {"approved": approved, **said}
+    return {DECISION: APPROVE if approved else REJECT, **said}
+
+
+def approved(given: dict[str, Any]) -> bool:
+    """Whether an answer approves (a ``decision``, or ``approved`` from an older form)."""
+    if DECISION in given:
+        return bool(given[DECISION] == APPROVE)
+    return bool(given.get("approved"))
+
+
+def with_defaults(approval: Approval, given: dict[str, Any]) -> dict[str, Any]:
+    """An answer with the fields it leaves out at their defaults."""
+    defaults = {name: spec.default for name, spec in approval.fields.items()}
+    return {"comment": "", **defaults, **given}
+
+
+def output(given: dict[str, Any], answered_at: datetime | None = None) -> dict[str, Any]:
     """The step's output: approved, comment, each field at the top level, answered_at."""
     moment = answered_at or datetime.now(UTC)
-    return {"comment": "", **answer, "answered_at": moment.isoformat()}
+    fields = {k: v for k, v in given.items() if k not in (DECISION, "approved")}
+    return {"approved": approved(given), "comment": "", **fields, "answered_at": moment.isoformat()}
 
 
-def default_answer(approval: Approval, approved: bool, comment: str) -> dict[str, Any]:
+def default_answer(approval: Approval, approve: bool, comment: str) -> dict[str, Any]:
     """An answer made of the fields' defaults (auto-approve, on_timeout)."""
-    answer: dict[str, Any] = {"approved": approved, "comment": comment}
-    for name, spec in approval.fields.items():
-        answer[name] = spec.default
-    return answer
+    return with_defaults(approval, {DECISION: APPROVE if approve else REJECT, "comment": comment})
 
 
 def _annotation(spec: ApprovalField) -> Any:

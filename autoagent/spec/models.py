@@ -29,7 +29,7 @@ SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 STEP_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,62}$")
 STEP_KINDS = ("agent", "steps", "mission", "approval", "wait", "event")
 NO_KIND = "|".join(STEP_KINDS)  # the field a problem names when a step has no kind at all
-RESERVED_ANSWER_FIELDS = ("approved", "comment", "answered_at")
+RESERVED_ANSWER_FIELDS = ("approved", "decision", "comment", "answered_at")
 KIND_ERROR = "step_kind"  # pydantic error type of the kind rule, which validate.py reports itself
 
 

@@ -1,6 +1,7 @@
 """An approval answered in a real browser: Chromium (driven by Playwright) opens the paused run in
 the Prefect UI, clicks Resume, fills the form generated from the step's fields and submits it, in
-the default (V2) UI and in the V1 UI that the run's log link opens."""
+the default (V2) UI and in the V1 UI that the run's log link opens. The form's decision has no
+default: a Submit without one is refused and the run keeps waiting."""
 
 from __future__ import annotations
 
@@ -87,6 +88,16 @@ def _open_form_v2(page, base: str, run_id: str) -> None:
     page.get_by_role("menuitem", name="Resume").click()
 
 
+def _decide(page, dialog, ui: str, choice: str) -> None:
+    """Choose Approve or Reject in the form's decision, each UI's way of opening its list."""
+    if ui == "v2":
+        dialog.get_by_label("Select Decision").click()
+    else:
+        dialog.locator("fieldset").first.locator("button").first.click()
+        page.keyboard.press("ArrowDown")
+    page.get_by_role("option", name=choice).click()
+
+
 UIS = pytest.mark.parametrize(
     ("ui", "open_form", "submit"),
     [("v2", _open_form_v2, "Resume"), ("v1", _open_form_v1, "Submit")],
@@ -113,9 +124,9 @@ def test_approval_answered_in_the_prefect_ui(prefect_api, browser, ui, open_form
         dialog.get_by_text("Ship v1.2.3?").wait_for()  # the title, rendered from the build
         dialog.get_by_text("The build made v1.2.3.").wait_for()  # the description, rendered
         assert "**" not in dialog.inner_text()  # as markdown
-        dialog.get_by_role("switch").first.click()  # approved
+        _decide(page, dialog, ui, "Approve")
         dialog.locator("textarea").first.fill(f"looks good from {ui}")
-        dialog.locator("input").filter(has_not=page.locator("[role=switch]")).last.fill("42")
+        dialog.locator("input").last.fill("42")
         dialog.get_by_role("button", name=submit).click()
         done = run.finish(timeout=60)
     assert done.state.is_completed(), done.state
@@ -128,11 +139,9 @@ def test_approval_answered_in_the_prefect_ui(prefect_api, browser, ui, open_form
 @UIS
 def test_a_rejection_in_the_prefect_ui_needs_no_field(prefect_api, browser, ui, open_form, submit):
     run = Background(_mission(on_reject="continue"))
-    with _form(prefect_api, browser, open_form, run) as (_page, dialog):
+    with _form(prefect_api, browser, open_form, run) as (page, dialog):
         dialog.get_by_text("Change ticket (required to approve)").wait_for()  # the form says so
-        if ui == "v2":  # the V2 UI sends no value for a switch nobody touched: say no explicitly
-            dialog.get_by_role("switch").first.click()
-            dialog.get_by_role("switch").first.click()
+        _decide(page, dialog, ui, "Reject")
         dialog.locator("textarea").first.fill(f"not yet, from {ui}")
         dialog.get_by_role("button", name=submit).click()  # the ticket left empty
         done = run.finish(timeout=60)
@@ -140,3 +149,21 @@ def test_a_rejection_in_the_prefect_ui_needs_no_field(prefect_api, browser, ui, 
     answer = done.outputs()["ship"]
     assert answer["approved"] is False and answer["ticket"] is None
     assert answer["comment"] == f"not yet, from {ui}"
+
+
+@UIS
+def test_a_submit_without_a_decision_is_refused(prefect_api, browser, ui, open_form, submit):
+    """Nobody rejects by accident: the form refuses an answer that chose neither, the run keeps
+    waiting on the same form, and a decision made then is taken."""
+    run = Background(_mission())
+    with _form(prefect_api, browser, open_form, run) as (page, dialog):
+        dialog.locator("input").last.fill("7")
+        dialog.get_by_role("button", name=submit).click()
+        page.get_by_text("'decision' is a required property").first.wait_for()
+        page.wait_for_timeout(1000)
+        assert run.until_waiting("review")  # still paused on its form
+        _decide(page, dialog, ui, "Approve")
+        dialog.get_by_role("button", name=submit).click()
+        done = run.finish(timeout=60)
+    assert done.state.is_completed(), done.state
+    assert done.outputs()["ship"]["approved"] is True and done.outputs()["ship"]["ticket"] == 7

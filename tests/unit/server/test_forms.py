@@ -13,7 +13,7 @@ def _approval(**fields) -> Approval:
     return Approval.model_validate({"title": "Ship?", "fields": fields})
 
 
-def test_form_has_approved_comment_and_the_fields():
+def test_form_has_a_decision_a_comment_and_the_fields():
     spec = _approval(
         region={"type": "enum", "choices": ["eu", "us"]},
         replicas={"type": "int", "default": 2, "description": "How many"},
@@ -22,7 +22,9 @@ def test_form_has_approved_comment_and_the_fields():
     )
     schema = forms.form_schema(forms.form_model(spec, "Ship?", "Why **now**"))
     props = schema["properties"]
-    assert set(props) == {"approved", "comment", "region", "replicas", "ratio", "dry"}
+    assert set(props) == {"decision", "comment", "region", "replicas", "ratio", "dry"}
+    assert props["decision"]["enum"] == ["Approve", "Reject"]  # a choice to make: no default
+    assert "default" not in props["decision"]
     assert props["region"]["enum"] == ["eu", "us"]
     assert "default" not in props["region"]  # the UI shows an empty input, sends no value
     assert props["replicas"] == {
@@ -31,7 +33,7 @@ def test_form_has_approved_comment_and_the_fields():
         "title": "Replicas",
         "type": "integer",
     }
-    assert schema["required"] == ["approved"]  # a rejection needs no field
+    assert schema["required"] == ["decision"]  # a rejection needs no field
     assert schema["then"]["required"] == ["region"]  # an approval needs those without default
     assert props["region"]["description"] == "Required to approve"  # the form says so
     assert schema["additionalProperties"] is False
@@ -64,11 +66,12 @@ def test_the_schema_is_the_one_prefect_saves_with_the_form(fields):
 @pytest.mark.parametrize(
     ("answer", "reason"),
     [
-        ({"approved": "yes", "n": 1}, "'yes' is not of type 'boolean'"),
-        ({"n": 1}, "'approved' is a required property"),
-        ({"approved": True}, "'n' is a required property"),
-        ({"approved": True, "n": 1.5}, "1.5 is not of type 'integer'"),
-        ({"approved": True, "n": 1, "extra": 0}, "'extra' was unexpected"),
+        ({"decision": "yes", "n": 1}, "'yes' is not one of \\['Approve', 'Reject'\\]"),
+        ({"decision": True, "n": 1}, "True is not one of"),
+        ({"n": 1}, "'decision' is a required property"),
+        ({"decision": "Approve"}, "'n' is a required property"),
+        ({"decision": "Approve", "n": 1.5}, "1.5 is not of type 'integer'"),
+        ({"decision": "Approve", "n": 1, "extra": 0}, "'extra' was unexpected"),
     ],
 )
 def test_answers_that_do_not_fit_are_refused_with_the_reason(answer, reason):
@@ -79,8 +82,8 @@ def test_answers_that_do_not_fit_are_refused_with_the_reason(answer, reason):
 
 def test_an_answer_that_fits_passes():
     schema = forms.form_schema(forms.form_model(_approval(n={"type": "int"}), "t", ""))
-    forms.check_answer(schema, {"approved": False, "n": 3, "comment": "no"})
-    forms.check_answer(schema, {"approved": True, "n": 3})
+    forms.check_answer(schema, {"decision": "Reject", "n": 3, "comment": "no"})
+    forms.check_answer(schema, {"decision": "Approve", "n": 3})
 
 
 def test_a_rejection_needs_no_field_an_approval_needs_each_without_default():
@@ -89,24 +92,38 @@ def test_a_rejection_needs_no_field_an_approval_needs_each_without_default():
     )
     schema = forms.form_schema(forms.form_model(spec, "t", ""))
     assert schema["properties"]["n"]["description"] == "Ticket (required to approve)"
-    forms.check_answer(schema, {"approved": False})
-    forms.check_answer(schema, {"approved": False, "comment": "not now"})
+    forms.check_answer(schema, {"decision": "Reject"})
+    forms.check_answer(schema, {"decision": "Reject", "comment": "not now"})
     with pytest.raises(ValueError, match="None is not of type 'integer'"):
-        forms.check_answer(schema, {"approved": True, "n": None, "kind": "a"})
+        forms.check_answer(schema, {"decision": "Approve", "n": None, "kind": "a"})
     with pytest.raises(ValueError, match="'x' is not of type 'integer'"):
-        forms.check_answer(schema, {"approved": False, "n": "x"})
+        forms.check_answer(schema, {"decision": "Reject", "n": "x"})
     with pytest.raises(ValueError, match="'n' is a required property"):
-        forms.check_answer(schema, {"approved": True, "kind": "a"})
+        forms.check_answer(schema, {"decision": "Approve", "kind": "a"})
     with pytest.raises(ValueError, match="'kind' is a required property"):
-        forms.check_answer(schema, {"approved": True, "n": 1})
+        forms.check_answer(schema, {"decision": "Approve", "n": 1})
 
 
 def test_default_answer_and_output():
     spec = _approval(level={"type": "str", "default": "low"}, n={"type": "int"})
     answer = forms.default_answer(spec, True, "auto-approved")
-    assert answer == {"approved": True, "comment": "auto-approved", "level": "low", "n": None}
-    out = forms.output({"approved": True, "n": 1})
+    assert answer == {"decision": "Approve", "comment": "auto-approved", "level": "low", "n": None}
+    out = forms.output({"decision": "Approve", "n": 1})
+    assert out["approved"] is True and "decision" not in out
     assert out["comment"] == "" and out["n"] == 1 and "answered_at" in out
+    assert forms.output({"decision": "Reject"})["approved"] is False
+
+
+def test_answers_fit_the_form_they_answer():
+    """A run that began with an older form (``approved``, true or false) still takes answers."""
+    spec = _approval(n={"type": "int"})
+    schema = forms.form_schema(forms.form_model(spec, "t", ""))
+    given = forms.answer(schema, True, "ok", {"n": 2})
+    assert given == {"decision": "Approve", "comment": "ok", "n": 2}
+    forms.check_answer(schema, given)
+    older = {"properties": {"approved": {"type": "boolean"}, "comment": {"type": "string"}}}
+    assert forms.answer(older, False, "no", {}) == {"approved": False, "comment": "no"}
+    assert forms.approved({"approved": True}) and not forms.approved({"approved": False})
 
 
 def test_input_keys_are_valid_stable_and_distinct():

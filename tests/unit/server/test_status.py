@@ -104,8 +104,14 @@ def test_waiting_step_shows_what_it_waits_for_and_how_to_answer():
         "kind": "approval",
         "title": "Go?",
         "schema": {
-            "properties": {"approved": {"type": "boolean"}, "n": {"type": "integer"}},
-            "required": ["approved", "n"],
+            "properties": {
+                "decision": {"enum": ["Approve", "Reject"]},
+                "comment": {"type": "string"},
+                "n": {"type": "integer"},
+                "zone": {"enum": ["eu", "us"]},
+            },
+            "required": ["decision"],
+            "then": {"required": ["n"]},
         },
     }
     tree = status.build(
@@ -113,11 +119,12 @@ def test_waiting_step_shows_what_it_waits_for_and_how_to_answer():
     )
     assert [s.state for s in tree.steps] == ["completed", "waiting", "pending"]
     assert waits_for(tree.steps[1].waits_for) == (
-        "waits for approval: 'Go?'; form: approved: boolean, n: integer"
+        "waits for approval: 'Go?'; form: decision: Approve|Reject, comment: string (optional),"
+        " n: integer (required to approve), zone: eu|us (optional)"
     )
     assert answer_lines(tree) == [
-        f"b: autoagent approve {root.id} --step b --field n=… [--comment TEXT]"
-        " (or --reject, which needs no fields)"
+        f"b: autoagent approve {root.id} --step b --field n=<integer> [--field zone=<eu|us>]"
+        " [--comment TEXT] (or --reject, which needs no fields)"
     ]
 
 
