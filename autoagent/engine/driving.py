@@ -10,6 +10,9 @@ heartbeats for itself.
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import logging
+import threading
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -32,6 +35,8 @@ class LocalRun:
     spec: MissionSpec | None = None
     """The spec the caller validated and checked, so the flow need not do it again."""
 
+
+logger = logging.getLogger("autoagent.driving")
 
 _current: ContextVar[LocalRun | None] = ContextVar("autoagent_local_run", default=None)
 
@@ -56,9 +61,32 @@ def heartbeat_unless_driven(
 ) -> Iterator[None]:
     """Heartbeat for ``flow_run`` unless something already does: the engine (when
     PREFECT_FLOWS_HEARTBEAT_FREQUENCY is set) or the driver in this process. A mission on a
-    worker started without heartbeats still tells crash detection it is alive."""
-    if get_current_settings().flows.heartbeat_frequency or local_run() is not None:
+    worker started without heartbeats still tells crash detection it is alive. ``on_start``
+    (recording the process) runs either way, unless a driver did it: the engine's heartbeats
+    name no process, and without the record ``resume`` would take a killed run's last beat for
+    a live process elsewhere."""
+    if local_run() is not None:
+        yield
+        return
+    if get_current_settings().flows.heartbeat_frequency:
+        if on_start is not None:
+            threading.Thread(
+                target=contextvars.copy_context().run,
+                args=(_logged(on_start),),
+                daemon=True,
+                name="record-process",
+            ).start()
         yield
         return
     with heartbeat(flow_run, heartbeat_seconds(), flow_name=flow_name, on_start=on_start):
         yield
+
+
+def _logged(work: Callable[[], None]) -> Callable[[], None]:
+    def run() -> None:
+        try:
+            work()
+        except Exception:
+            logger.warning("could not record the mission's process", exc_info=True)
+
+    return run
