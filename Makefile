@@ -60,6 +60,7 @@ compose-down: $(STAMP)
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python bench/cli_latency.py
+	$(BIN)/python bench/stack_start.py
 	$(BIN)/python bench/validate.py
 	$(BIN)/python bench/overhead.py
 

@@ -7,7 +7,9 @@ against the form first), any other answer or signal waits for the step that take
 
 from __future__ import annotations
 
+import getpass
 import json
+import socket
 from typing import Any
 from uuid import UUID
 
@@ -26,8 +28,10 @@ def approve(
     approved: bool = True,
     comment: str = "",
     fields: dict[str, Any] | None = None,
+    by: str | None = None,
 ) -> dict[str, Any]:
-    """Answer an approval step of a run; returns the answer sent.
+    """Answer an approval step of a run; returns the answer sent. ``by``: who answers, for the
+    run's log (default: this user at this host).
 
     The answer is checked against the step's form here first (naming a wrong field's type). When
     the run is paused on that step it goes through ``resume_flow_run`` (the server validates it
@@ -50,6 +54,7 @@ def approve(
         forms.check_answer(marker["schema"], answer)
     except ValueError as exc:
         raise AutoAgentError(f"answer to {path!r} refused: {_one_line(str(exc))}") from None
+    _sign(flow_run.id, path, by or f"{getpass.getuser()}@{socket.gethostname()}")
     if paused_here:
         with client() as prefect:
             result = prefect.resume_flow_run(flow_run.id, run_input=answer)
@@ -111,6 +116,12 @@ def _pick(run_id: UUID, step: str | None, kind: str) -> dict[str, Any]:
         names = ", ".join(m["path"] for m in markers)
         raise RunError(f"run {run_id} waits for several {kind}s ({names}): choose one with --step")
     return markers[0]
+
+
+def _sign(run_id: UUID, path: str, by: str) -> None:
+    """Say who answers (the last one who tried, if an answer was refused before)."""
+    inputs.delete_input(run_id, inputs.answered_by_key(path))
+    inputs.write_input(run_id, inputs.answered_by_key(path), {"by": by})
 
 
 def _one_line(text: str) -> str:

@@ -19,7 +19,6 @@ import socket
 import sys
 import time
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -27,7 +26,6 @@ from uuid import UUID
 from prefect import Flow
 from prefect.client.schemas.objects import FlowRun
 from prefect.context import SettingsContext, get_settings_context
-from prefect.events.worker import EventsWorker
 from prefect.flow_engine import run_flow
 from prefect.flows import load_flow_from_entrypoint
 from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, Settings
@@ -42,7 +40,7 @@ from autoagent.errors import RunError
 from autoagent.server import inputs
 from autoagent.server.client import client, read_run
 from autoagent.server.liveness import alive_reason, heartbeat, heartbeat_seconds, mark_alive
-from autoagent.server.reader import open_reader
+from autoagent.server.recording import wait_for_records
 from autoagent.server.records import MISSION_FLOW, MISSION_TAG
 from autoagent.settings import get_settings
 from autoagent.spec import MissionSpec
@@ -222,25 +220,3 @@ def cancel(run_id: str, grace: float = 15.0) -> FlowRun:
             flow_run.id, Cancelled(message="cancelled by autoagent"), force=True
         )
     return read_run(run_id)
-
-
-def wait_for_records(root: UUID, task_run_ids: set[UUID], deadline_seconds: float) -> bool:
-    """Wait until the server holds a final state for every task run this process finished.
-
-    The local server records task states from events asynchronously and forgets those still
-    queued when the process exits; `autoagent status` right after `run` must see them all.
-    """
-    # drain_all only hands back a coroutine where an event loop runs (Playwright's sync API
-    # leaves one in the caller's thread): drain from a thread that has none.
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(EventsWorker.drain_all, timeout=deadline_seconds, at_exit=False).result()
-    end = time.monotonic() + deadline_seconds
-    with open_reader() as reader:
-        while True:
-            flow_ids = [r.id for r in reader.descendants(root)]
-            tasks = reader.task_runs(flow_ids)
-            seen = {t.id for t in tasks if t.state is not None and t.state.is_final()}
-            missing = task_run_ids - seen
-            if not missing or time.monotonic() > end:
-                return not missing
-            time.sleep(0.1)

@@ -5,7 +5,6 @@ if it fails (the engine's one compensation engine runs them)."""
 from __future__ import annotations
 
 import contextlib
-import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
@@ -13,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from prefect.futures import PrefectFuture
-from prefect.logging import get_run_logger
 
 from autoagent.engine import compensation
 from autoagent.engine.compensation import Undo
@@ -106,10 +104,8 @@ def require_scope(what: str) -> MissionScope:
 
 def compensate_all(scope: MissionScope) -> None:
     """Undo what the mission's completed steps did, newest first, each at most once across
-    crashes; a compensation that fails is logged and the others still run."""
-    for outcome in compensation.compensate_all(scope.root_run_id, scope.undos):
-        if outcome.error is not None:
-            logger().error("the compensation of %r failed: %s", outcome.path, outcome.error)
+    crashes; a compensation that fails is logged (engine/narrate.py) and the others still run."""
+    compensation.compensate_all(scope.root_run_id, scope.undos)
 
 
 def completed(future: PrefectFuture[Any]) -> Callable[[], bool]:
@@ -120,11 +116,3 @@ def completed(future: PrefectFuture[Any]) -> Callable[[], bool]:
         return future.state.is_completed()
 
     return check
-
-
-def logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
-    """The run's logger (shown in the Prefect UI), or a plain one outside a run."""
-    try:
-        return get_run_logger()
-    except Exception:
-        return logging.getLogger("autoagent.missions")

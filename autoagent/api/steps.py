@@ -22,7 +22,7 @@ from prefect.utilities.annotations import quote
 from autoagent.agents import AgentContext, run_agent
 from autoagent.api.scope import MissionScope, completed, current_scope, require_scope
 from autoagent.engine.compensation import Undo
-from autoagent.engine.journal import JOURNALED
+from autoagent.engine.journal import journaled
 from autoagent.engine.policy import RetryPolicy
 from autoagent.engine.results import cache_key
 from autoagent.engine.step import StepCall, step_task
@@ -53,12 +53,13 @@ class StepFunction(Generic[P, R]):
         self.compensate = compensate
         self.concurrency = concurrency
         self._signature = inspect.signature(function)
-        self._task: Task[P, R] = task(
-            _with_slot(function, concurrency),
-            name=self.name,
-            persist_result=True,
-            **policy.task_options(agent_enforces_timeout=False),
-            **JOURNALED,
+        self._task: Task[P, R] = journaled(
+            task(
+                _with_slot(function, concurrency),
+                name=self.name,
+                persist_result=True,
+                **policy.task_options(agent_enforces_timeout=False),
+            )
         )
         functools.update_wrapper(self, function)
 
@@ -182,7 +183,7 @@ def _agent_step(step_id: str, *, agent: str, input: dict[str, Any] | None = None
     if spec_step.concurrency is not None:
         scope.limit(spec_step.concurrency, path)
     policy = RetryPolicy.of(spec_step, Defaults())
-    runner = step_task(policy, str(PREFECT_API_URL.value())).with_options(**JOURNALED)
+    runner = journaled(step_task(policy, str(PREFECT_API_URL.value())))
     call = StepCall(
         mission=scope.mission,
         root_run_id=scope.root_run_id,

@@ -18,7 +18,7 @@ from prefect.exceptions import Pause
 from autoagent.api.scope import current_scope
 from autoagent.engine.ask import answered, ask, await_signal, basis, consume_signal
 from autoagent.engine.graph import quoted
-from autoagent.engine.journal import JOURNALED
+from autoagent.engine.journal import journaled
 from autoagent.engine.results import MISSING, Results
 from autoagent.engine.storage import result_storage
 from autoagent.engine.suspend import reschedule_at, suspend_for, suspends, timer_suspends
@@ -61,7 +61,7 @@ def approval(
     }
     if not auto_approve and spec.timeout is None:
         _suspend_unless_answered(root, path, params)
-    return ask.with_options(result_storage=result_storage(), **JOURNALED)(
+    return journaled(ask, result_storage=result_storage())(
         **quoted(root_run_id=root, path=path, **params)
     )
 
@@ -72,7 +72,7 @@ def event(key: str, *, step: str | None = None, timeout: float | None = None) ->
     root, path = _where(step or key)
     if timeout is None:
         _suspend_unless_answered(root, path, {"key": key, "timeout": None})
-    payload = await_signal.with_options(result_storage=result_storage(), **JOURNALED)(
+    payload = journaled(await_signal, result_storage=result_storage())(
         **quoted(root_run_id=root, path=path, key=key, timeout=timeout)
     )
     consume_signal(root, path, key)
@@ -86,12 +86,12 @@ def wait(
     timer = _model(Wait, step, seconds=seconds, until=until)
     root, path = _where(step)
     storage = result_storage()
-    deadline = fix_deadline.with_options(result_storage=storage, **JOURNALED)(
+    deadline = journaled(fix_deadline, result_storage=storage)(
         **quoted(root_run_id=root, path=path, wait=timer.model_dump(mode="json", exclude_none=True))
     )
     if _suspends() and timer_suspends(deadline):
         raise Pause(state=reschedule_at(root, path, deadline))
-    return sleep_until.with_options(result_storage=storage, **JOURNALED)(
+    return journaled(sleep_until, result_storage=storage)(
         **quoted(root_run_id=root, path=path, deadline=deadline)
     )
 

@@ -21,6 +21,8 @@ from uuid import UUID
 from prefect import task
 from prefect.states import Running
 
+from autoagent.engine import narrate
+from autoagent.engine.journal import keep_run
 from autoagent.engine.pauses import pause_on
 from autoagent.engine.results import cache_key
 from autoagent.errors import StepError
@@ -67,10 +69,11 @@ def _ask(
     """Wait for the answer to one approval step; its output is the answer."""
     spec = Approval.model_validate(approval)
     if auto_approve:
-        return _judge(spec, path, forms.default_answer(spec, True, "auto-approved"))
+        answer = forms.default_answer(spec, True, "auto-approved")
+        return _judge(spec, root_run_id, path, answer, "auto-approve")
     root = UUID(root_run_id)
     model, info = forms.asked(spec, title, description)
-    marker = inputs.mark_waiting(root, path, {**info, "deadline": _deadline(spec.timeout)})
+    marker = inputs.mark_waiting(root, path, {**info, "deadline": deadline_in(spec.timeout)})
     deadline = marker.get("deadline")  # the first attempt's: a resume waits only for what is left
     form = _form_lock(root_run_id)  # referenced while this step waits: the map keeps it then
     answer: dict[str, Any] | None = None
@@ -86,9 +89,16 @@ def _ask(
             finally:
                 form.lock.release()
             break
+    by = _answered_by(root, path) if answer is not None else None
     answer = _timed_out(spec, path) if answer is None else forms.with_defaults(spec, answer)
     inputs.clear_waiting(root, path)
-    return _judge(spec, path, answer)
+    return _judge(spec, root_run_id, path, answer, by)
+
+
+def _answered_by(root: UUID, path: str) -> str | None:
+    """Who answered, when the answer came through AutoAgent (the UI does not say)."""
+    found = inputs.read_input(root, inputs.answered_by_key(path))
+    return found.get("by") if isinstance(found, dict) else None
 
 
 def _given(root: UUID, path: str) -> dict[str, Any] | None:
@@ -159,8 +169,11 @@ def _timed_out(spec: Approval, path: str) -> dict[str, Any]:
     return forms.default_answer(spec, approved, f"timed out after {spec.timeout:g}s")
 
 
-def _judge(spec: Approval, path: str, answer: dict[str, Any]) -> dict[str, Any]:
+def _judge(
+    spec: Approval, root_run_id: str, path: str, answer: dict[str, Any], by: str | None
+) -> dict[str, Any]:
     result = forms.output(answer)
+    narrate.answered(root_run_id, path, result, by)
     if not forms.approved(answer) and spec.on_reject == "fail":
         comment = answer.get("comment") or "no comment"
         message = f"approval {path!r} was rejected: {comment}"
@@ -172,7 +185,7 @@ def _await_signal(*, root_run_id: str, path: str, key: str, timeout: float | Non
     """Wait for the signal ``key``; its payload is the step's output."""
     root = UUID(root_run_id)
     marker = inputs.mark_waiting(
-        root, path, {"kind": "event", "key": key, "deadline": _deadline(timeout)}
+        root, path, {"kind": "event", "key": key, "deadline": deadline_in(timeout)}
     )
     deadline = marker.get("deadline")
     polls = _Polls(deadline)
@@ -221,7 +234,8 @@ class _Polls:
         self.delay = min(self.delay * 1.5, POLL_MAX_SECONDS)
 
 
-def _deadline(timeout: float | None) -> str | None:
+def deadline_in(timeout: float | None) -> str | None:
+    """The deadline of a wait that starts now, as ISO 8601 (None without a timeout)."""
     if timeout is None:
         return None
     return (datetime.now(UTC) + timedelta(seconds=timeout)).isoformat()
@@ -249,6 +263,8 @@ ask = task(
     task_run_name="{path}",
     persist_result=True,
     result_serializer="json",
+    on_completion=[keep_run],
+    on_failure=[narrate.failed_hook, keep_run],
     cache_key_fn=_key,
 )
 await_signal = task(
@@ -257,5 +273,7 @@ await_signal = task(
     task_run_name="{path}",
     persist_result=True,
     result_serializer="json",
+    on_completion=[keep_run],
+    on_failure=[narrate.failed_hook, keep_run],
     cache_key_fn=_key,
 )

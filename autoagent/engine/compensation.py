@@ -23,6 +23,7 @@ from prefect import task
 
 from autoagent import expressions
 from autoagent.agents import AgentContext, run_agent
+from autoagent.engine import narrate
 from autoagent.engine.graph import quoted
 from autoagent.engine.outcome import COMPLETED, FAILED, Outcome
 from autoagent.engine.results import cache_key
@@ -94,7 +95,9 @@ def compensate_all(root_run_id: str, undos: list[Undo]) -> list[Outcome]:
         path = undo.path + "#compensate"
         if not undo.applies():
             continue
+        narrate.compensating(root_run_id, undo.path)
         if undo.action is None:
+            narrate.compensation_failed(root_run_id, undo.path, undo.error)
             outcomes.append(Outcome(path, FAILED, error=undo.error, kind="expression"))
             continue
         arguments = quoted(
@@ -106,6 +109,7 @@ def compensate_all(root_run_id: str, undos: list[Undo]) -> list[Outcome]:
         else:
             error = state.result(raise_on_failure=False)
             kind = error.kind if isinstance(error, StepError) else "error"
+            narrate.compensation_failed(root_run_id, undo.path, str(error))
             outcomes.append(Outcome(path, FAILED, error=str(error), kind=kind, prefect_state=state))
     return outcomes
 

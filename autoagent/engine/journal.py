@@ -34,15 +34,22 @@ class Journal:
     def __init__(self, listeners: Iterable[Listener] = ()) -> None:
         self.outcomes: dict[str, Outcome] = {}
         self.attempts: dict[str, int] = {}
+        self.task_runs: dict[UUID, TaskRun] = {}
+        """The task runs this process saw end, as its engine left them (state, times, count)."""
         self._undos: list[Undo] = []
         self._listeners = list(listeners)
         self._background: list[threading.Thread] = []
         self._lock = threading.Lock()
 
+    def listen(self, listener: Listener) -> None:
+        """See each outcome recorded from now on."""
+        with self._lock:
+            self._listeners.append(listener)
+
     def record(self, outcome: Outcome) -> None:
         with self._lock:
             self.outcomes[outcome.path] = outcome
-        for listener in self._listeners:
+        for listener in list(self._listeners):
             with contextlib.suppress(Exception):  # a broken display must not break a mission
                 listener(outcome)
 
@@ -50,6 +57,11 @@ class Journal:
         """A step task starts an attempt of ``path`` in this process (``count``: its number)."""
         with self._lock:
             self.attempts[path] = count if count is not None else self.attempts.get(path, 0) + 1
+
+    def saw(self, task_run: TaskRun) -> None:
+        """A task run ended here: a report read before the server records it shows it anyway."""
+        with self._lock:
+            self.task_runs[task_run.id] = task_run
 
     def remember(self, undos: Iterable[Undo]) -> None:
         """Compensations of a step that completed, in completion order."""
@@ -112,11 +124,25 @@ def journal_task(task: Task[Any, Any], task_run: TaskRun, state: State) -> None:
     else:
         outcome = failed_outcome(task_run.name, state)
     journal.attempt(task_run.name, task_run.run_count)
+    journal.saw(task_run)
     journal.record(outcome)
 
 
-JOURNALED: dict[str, Any] = {"on_completion": [journal_task], "on_failure": [journal_task]}
-"""Task options that journal a code step's end (``Task.with_options(**JOURNALED)``)."""
+def keep_run(task: Task[Any, Any], task_run: TaskRun, state: State) -> None:
+    """A task hook (``on_completion``, ``on_failure``) of a spec's step: the journal keeps the
+    task run as it ended (the report shows it before the server has recorded it)."""
+    journal = current_journal()
+    if journal is not None:
+        journal.saw(task_run)
+
+
+def journaled(task: Task[Any, Any], **options: Any) -> Task[Any, Any]:
+    """The task, with ``options``, journaling its end as a code step (its own hooks kept)."""
+    return task.with_options(
+        on_completion=[*task.on_completion_hooks, journal_task],
+        on_failure=[*task.on_failure_hooks, journal_task],
+        **options,
+    )
 
 
 @contextlib.contextmanager

@@ -8,6 +8,7 @@ failed run. What it did goes into the run's journal, which its driver reads (eng
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import lru_cache
@@ -16,15 +17,16 @@ from typing import Any
 from prefect import Flow, flow, tags
 from prefect.client.schemas.objects import FlowRun
 from prefect.context import FlowRunContext
+from prefect.exceptions import Pause
 from prefect.settings import PREFECT_API_URL
 from prefect.states import State
 
-from autoagent.engine import limits, remote
+from autoagent.engine import limits, narrate, remote
 from autoagent.engine.compensation import compensate_all
 from autoagent.engine.driving import heartbeat_unless_driven, local_run
 from autoagent.engine.graph import Link
 from autoagent.engine.journal import Journal, current_journal, journaling
-from autoagent.engine.outcome import BLOCKED, FAILED, Outcome
+from autoagent.engine.outcome import BLOCKED, FAILED, WAITING, Outcome
 from autoagent.engine.report import publish_report
 from autoagent.engine.scheduler import Scheduler
 from autoagent.engine.scope import Scope
@@ -42,6 +44,18 @@ def check_runnable(spec: MissionSpec, params: dict[str, Any]) -> None:
     every work pool a step runs on has its deployment on this server."""
     spec.check_params(params)
     remote.check_pools(spec)
+
+
+def _report_when_waiting(
+    spec: MissionSpec, journal: Journal, background: bool
+) -> Callable[[Outcome], None]:
+    """A journal listener: when a step starts waiting for someone, the report says so."""
+
+    def listener(outcome: Outcome) -> None:
+        if outcome.state == WAITING:
+            publish_report(spec, journal, background=background)
+
+    return listener
 
 
 def _tagged(flow_run: FlowRun, mission_name: str) -> list[str]:
@@ -97,12 +111,22 @@ def mission(
         run_name=flow_run.name,
         tags=tuple(_tagged(flow_run, validated.name)),
     )
+    background = driver is not None
+    journal.listen(_report_when_waiting(validated, journal, background))
+    if flow_run.run_count > 1 or flow_run.empirical_policy.resuming:
+        why = "after a crash, a failure or a cancel" if flow_run.run_count > 1 else "after a wait"
+        narrate.ran_again(root, flow_run.run_count, why)
     with heartbeat_unless_driven(flow_run, MISSION_FLOW), journaling(journal):
-        outcomes = Scheduler(scope, journal, run_group).run(validated.steps)
+        try:
+            outcomes = Scheduler(scope, journal, run_group).run(validated.steps)
+        except Pause:  # a deployed run waits with no process: the report says where it stands
+            publish_report(validated, journal, state="Paused")
+            raise
         bad = failures(outcomes)
         undos = journal.take_undos()  # taken either way: a mission that completed undoes nothing
         undone = compensate_all(root, undos) if bad else []
-    publish_report(validated, journal, background=driver is not None)
+    ending = "Failed" if bad else "Completed"
+    publish_report(validated, journal, background=background, state=ending)
     if bad:
         raise MissionFailed(f"mission {validated.name!r}", bad, undone)
     return {sid: o.output for sid, o in outcomes.items()}

@@ -1,4 +1,6 @@
-"""The mission report: a markdown artifact with the table of steps, shown in the Prefect UI.
+"""The mission report: a markdown artifact with the table of steps, shown in the Prefect UI:
+the tree ``autoagent status`` shows, with each step's output. It is posted when the mission ends,
+and when it starts waiting for someone, so a paused run says where it stands.
 
 A run driven in a ``session()`` (``autoagent run``, ``resume``, ``run_spec``) posts it from a
 thread so that its round trip overlaps the engine's final state change: at the end of a run both
@@ -15,10 +17,16 @@ import logging
 from typing import Any
 
 from prefect.client.schemas.actions import ArtifactCreate
+from prefect.client.schemas.objects import TaskRun
 from prefect.context import FlowRunContext
 
 from autoagent.engine.journal import Journal
+from autoagent.server import status
+from autoagent.server.answering import waits_for
 from autoagent.server.client import client, in_session
+from autoagent.server.reader import open_reader
+from autoagent.server.records import TaskRunRecord
+from autoagent.server.status import MissionStatus, StepStatus
 from autoagent.spec import MissionSpec
 from autoagent.spec.lineage import planned_lineage
 
@@ -32,23 +40,31 @@ def summarize(output: Any, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def report_markdown(spec: MissionSpec, journal: Journal) -> str:
-    outcomes = journal.outcomes
+def report_markdown(spec: MissionSpec, tree: MissionStatus, journal: Journal) -> str:
+    """The report: the status tree ``autoagent status`` shows (the same states, attempts and
+    durations, read from the server), in the spec's order with children under their parent,
+    and for each step its output, or why it failed, waits or did not run."""
+    spent = f"{tree.duration:.2f}s running" if tree.duration is not None else "not started"
+    waited = f", {tree.waited:.2f}s waiting" if tree.waited and tree.waited >= 0.5 else ""
     rows = [
         f"# Mission `{spec.name}`",
         "",
         spec.description,
         "",
-        "| step | state | attempts | duration | output |",
+        f"**{tree.state}**: {spent}{waited}.",
+        "",
+        "| step | state | attempts | duration | output or why |",
         "|---|---|---|---|---|",
     ]
-    for path, outcome in sorted(outcomes.items(), key=lambda kv: kv[1].started or 0):
-        state = outcome.state + (" (cached)" if outcome.cached else "")
-        tries = journal.attempts.get(path, 0)
-        duration = f"{outcome.duration:.2f}s" if outcome.duration is not None else ""
-        shown = outcome.error if outcome.error else summarize(outcome.output)
+    for step, depth in _in_order(tree.steps):
+        name = INDENT * depth + f"`{step.id}`"
+        state = step.state + (" (cached)" if step.cached else "")
+        duration = f"{step.duration:.2f}s" if step.duration is not None else ""
+        done = journal.outcomes.get(step.path)
+        said = step.error or step.reason or _waits(step)
+        shown = said or (summarize(done.output) if done is not None else "")
         cell = shown.replace("|", "\\|") if shown else ""
-        rows.append(f"| `{path}` | {state} | {tries or ''} | {duration} | {cell} |")
+        rows.append(f"| {name} | {state} | {step.attempts or ''} | {duration} | {cell} |")
     lineage = planned_lineage(spec)
     if lineage:
         rows += ["", "## Assets", "", "| asset | built from |", "|---|---|"]
@@ -57,22 +73,74 @@ def report_markdown(spec: MissionSpec, journal: Journal) -> str:
     return "\n".join(rows)
 
 
-def publish_report(spec: MissionSpec, journal: Journal, *, background: bool = False) -> None:
-    """Post the report of the current mission run (its table is fixed now); ``background``: from
-    a thread the journal's reader joins, when a session's client outlives the run."""
+INDENT = "\u00a0\u00a0\u00a0"
+"""Before a step's name in the report, once per group it is in (markdown keeps no spaces)."""
+
+
+def _in_order(nodes: list[StepStatus], depth: int = 0) -> list[tuple[StepStatus, int]]:
+    """Steps in the spec's order, each followed by its children (group steps, for_each items)."""
+    found: list[tuple[StepStatus, int]] = []
+    for node in nodes:
+        found.append((node, depth))
+        found.extend(_in_order(node.children, depth + 1))
+    return found
+
+
+def _waits(step: StepStatus) -> str:
+    return waits_for(step.waits_for) if step.waits_for is not None else ""
+
+
+def publish_report(
+    spec: MissionSpec, journal: Journal, *, background: bool = False, state: str | None = None
+) -> None:
+    """Post the report of the current mission run; ``state``: the mission's, when it is about to
+    end or pause (its record still says Running). ``background``: from a thread the journal's
+    reader joins, when a session's client outlives the run. The steps this process saw end are
+    shown as it saw them where the server has not recorded them yet: nothing waits for that."""
     context = FlowRunContext.get()
     assert context is not None and context.flow_run is not None
-    artifact = ArtifactCreate(
-        key=f"mission-{spec.name}".replace("_", "-").lower()[:60],
-        type="markdown",
-        data=report_markdown(spec, journal),
-        description=f"AutoAgent report of mission {spec.name}",
-        flow_run_id=context.flow_run.id,
-    )
+    run_id = context.flow_run.id
+    seen = [_record(run) for run in list(journal.task_runs.values())]
+
+    def post() -> None:
+        with open_reader() as reader:
+            tree = status.read(reader, str(run_id), known=seen).status
+        if state is not None:
+            tree.state = state
+        _post(
+            ArtifactCreate(
+                key=f"mission-{spec.name}".replace("_", "-").lower()[:60],
+                type="markdown",
+                data=report_markdown(spec, tree, journal),
+                description=f"AutoAgent report of mission {spec.name}",
+                flow_run_id=run_id,
+            )
+        )
+
     if background and in_session():
-        journal.in_background(lambda: _post(artifact), name="report")
+        journal.in_background(post, name="report")
     else:
-        _post(artifact)
+        post()
+
+
+def _record(task_run: TaskRun) -> TaskRunRecord:
+    """A task run as the server will record it (its state's data, the result, left out)."""
+    state = task_run.state
+    return TaskRunRecord.model_validate(
+        {
+            **task_run.model_dump(
+                mode="json",
+                include={"id", "name", "created", "start_time", "end_time", "run_count"},
+            ),
+            "total_run_time": task_run.total_run_time,
+            "flow_run_id": task_run.flow_run_id,
+            "state": None
+            if state is None
+            else state.model_dump(
+                mode="json", include={"type", "name", "message", "timestamp", "state_details"}
+            ),
+        }
+    )
 
 
 logger = logging.getLogger("autoagent.report")

@@ -210,7 +210,8 @@ class Scheduler(StepUnits):
     def _join(self, step: Step, fan: _FanOut) -> Outcome:
         results = [r for r in fan.results if r is not None]
         path = self.scope.prefix + step.id
-        duration = time.monotonic() - fan.started
+        durations = [r.duration for r in results if r.duration is not None]
+        duration = max(durations) if durations else time.monotonic() - fan.started
         bad = [r for r in results if r.state != COMPLETED]
         errors = "; ".join(f"{r.path}: {r.error}" for r in bad[:3]) if bad else None
         made = self._fan_in(step, path, [r.link for r in results], errors)

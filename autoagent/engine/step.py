@@ -8,7 +8,6 @@ materialization; one with ``runs_on:`` runs its agent in a child run on that wor
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -21,8 +20,8 @@ from prefect.states import Cancelled, Failed
 from prefect.utilities.annotations import quote
 
 from autoagent.agents import AgentContext, get_agent, run_agent
-from autoagent.engine import remote
-from autoagent.engine.journal import current_journal
+from autoagent.engine import narrate, remote
+from autoagent.engine.journal import current_journal, keep_run
 from autoagent.engine.outcome import SKIPPED_TASK_STATE
 from autoagent.engine.policy import RetryPolicy
 from autoagent.engine.results import cache_key
@@ -31,6 +30,8 @@ from autoagent.errors import StepError
 
 STEP_TASK = "step"
 FAN_IN_TASK = "for_each"
+WAIT_TASKS = ("approval", "event", "wait", "wait-deadline")
+"""The tasks of a step that waits (engine/ask.py, engine/timer.py)."""
 
 
 @dataclass(frozen=True)
@@ -112,26 +113,7 @@ def _path_of(parameters: dict[str, Any]) -> str:
     return parameters["call"].path
 
 
-class _QuietSuccess(logging.Filter):
-    """Drop the engine's "Finished in state ..." line of a step that succeeded, was skipped or
-    could not run: its state says as much (the scheduler logs why a step did not run), and the
-    line cost ~1 ms of a step's CPU (a fan-out of 200 ran 0.2 s faster without it) plus a log
-    row on the server. Prefect has no setting for that one line (its level is INFO, as a user's
-    own task logs are), so its text is matched, for step tasks only. A failed step's line
-    stays: it carries the error."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not (
-            getattr(record, "task_name", None) in _QUIET_TASKS
-            and isinstance(record.msg, str)
-            and record.msg.startswith("Finished in state ")
-            and not record.msg.startswith(_LOUD_ENDS)
-        )
-
-
-_QUIET_TASKS = (STEP_TASK, FAN_IN_TASK)
-_LOUD_ENDS = ("Finished in state Failed", "Finished in state Crashed")
-logging.getLogger("prefect.task_runs").addFilter(_QuietSuccess())
+narrate.quiet_engine(STEP_TASK, FAN_IN_TASK, *WAIT_TASKS)
 
 STEP_OPTIONS: dict[str, Any] = {
     "name": STEP_TASK,
@@ -139,6 +121,8 @@ STEP_OPTIONS: dict[str, Any] = {
     "persist_result": True,
     "result_serializer": "json",
     "cache_key_fn": step_cache_key,
+    "on_completion": [keep_run],
+    "on_failure": [narrate.failed_hook, keep_run],
 }
 """What every step task is, whatever its policy: named by its path, its result persisted."""
 
@@ -150,12 +134,21 @@ def _fan_in(*, path: str, failed: str | None) -> Any:
 
 
 fan_in: Task[..., Any] = task(
-    _fan_in, name=FAN_IN_TASK, task_run_name="{path}", persist_result=False
+    _fan_in,
+    name=FAN_IN_TASK,
+    task_run_name="{path}",
+    persist_result=False,
+    on_completion=[keep_run],
+    on_failure=[keep_run],
 )
 """A fan-out's parent, as its own node of the run graph: after its items, before what needs it."""
 
 run_step_here: Task[..., Any] = task(
-    _run_step, name=STEP_TASK, task_run_name=_path_of, persist_result=False
+    _run_step,
+    name=STEP_TASK,
+    task_run_name=_path_of,
+    persist_result=False,
+    on_failure=[narrate.failed_hook],
 )
 """The same step with nothing persisted: for the child run of a ``runs_on`` step, whose parent
 persists the output."""

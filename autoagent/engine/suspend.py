@@ -19,6 +19,7 @@ from uuid import UUID
 from prefect.client.schemas.objects import FlowRun
 from prefect.states import Scheduled, State
 
+from autoagent.engine import narrate
 from autoagent.engine.driving import local_run
 from autoagent.engine.pauses import pause_on
 from autoagent.errors import StepError
@@ -54,6 +55,7 @@ def suspend_for(root_run_id: str, path: str, params: dict[str, Any]) -> State:
         info = {"kind": "event", "key": params["key"]}
         message = f"suspended: waiting for the event {params['key']!r} ({path})"
     inputs.mark_waiting(root, path, {**info, "deadline": None})
+    narrate.waiting(root_run_id, path, info)
     with client() as prefect:
         state = pause_on(prefect, root, path, message=message, form=form, suspend=True)
         if model is not None and form is not None:
@@ -66,7 +68,9 @@ def suspend_for(root_run_id: str, path: str, params: dict[str, Any]) -> State:
 def reschedule_at(root_run_id: str, path: str, deadline: str) -> State:
     """End this attempt and let the deployment's runner start the run again at ``deadline``."""
     root = UUID(root_run_id)
-    inputs.mark_waiting(root, path, {"kind": "timer", "deadline": deadline})
+    waited = {"kind": "timer", "deadline": deadline}
+    inputs.mark_waiting(root, path, waited)
+    narrate.waiting(root_run_id, path, waited)
     state = Scheduled(
         scheduled_time=datetime.fromisoformat(deadline),
         name="AwaitingTimer",

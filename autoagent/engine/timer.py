@@ -13,6 +13,8 @@ from typing import Any
 
 from prefect import task
 
+from autoagent.engine import narrate
+from autoagent.engine.journal import keep_run
 from autoagent.errors import StepError
 
 SLICE_SECONDS = 0.5
@@ -69,6 +71,8 @@ fix_deadline = task(
     task_run_name="{path}#deadline",
     persist_result=True,
     result_serializer="json",
+    on_completion=[keep_run],
+    on_failure=[narrate.failed_hook, keep_run],
     cache_key_fn=_key("deadline"),
 )
 sleep_until = task(
@@ -77,5 +81,7 @@ sleep_until = task(
     task_run_name="{path}",
     persist_result=True,
     result_serializer="json",
+    on_completion=[keep_run],
+    on_failure=[narrate.failed_hook, keep_run],
     cache_key_fn=_key("woke"),
 )

@@ -15,6 +15,7 @@ from prefect.states import State
 from prefect.utilities.annotations import quote
 
 from autoagent import expressions
+from autoagent.engine import narrate
 from autoagent.engine.graph import Link, link, link_subflow
 from autoagent.engine.outcome import (
     BLOCKED,
@@ -34,6 +35,7 @@ from autoagent.engine.scope import NO_ITEM, Scope
 from autoagent.engine.step import StepCall, run_step, step_task
 from autoagent.engine.waiting import WaitingUnits
 from autoagent.errors import ExpressionError
+from autoagent.server.status import run_seconds
 from autoagent.spec import Step
 from autoagent.spec.lineage import upstream
 
@@ -68,10 +70,21 @@ class StepUnits(WaitingUnits):
         except Exception as exc:  # an engine failure fails this step, not the whole loop
             outcome = Outcome(path, FAILED, error=f"{type(exc).__name__}: {exc}", kind="error")
         outcome.started = started
-        outcome.duration = time.monotonic() - started
+        outcome.duration = self._ran(outcome, time.monotonic() - started)
         if outcome.path != self.scope.prefix + step.id and outcome.state != SUSPENDED:
             self.journal.record(outcome)  # a for_each item
         return outcome
+
+    def _ran(self, outcome: Outcome, measured: float) -> float:
+        """The step's duration as its task run says (status and the report read the same),
+        else as measured here (a group, a step that never got a task run)."""
+        state = outcome.prefect_state
+        task_run_id = state.state_details.task_run_id if state is not None else None
+        task_run = self.journal.task_runs.get(task_run_id) if task_run_id else None
+        if task_run is None:
+            return measured
+        seconds = run_seconds(task_run.start_time, task_run.end_time, task_run.total_run_time)
+        return measured if seconds is None else seconds
 
     def _task_unit(
         self, step: Step, path: str, item: Any, not_run: NotRun | None, error: str | None
@@ -105,7 +118,10 @@ class StepUnits(WaitingUnits):
         state = task(call=quote(call), wait_for=self._needs(step), return_state=True)
         made = link(state)
         if not_run is not None:
-            error = not_run.reason if not_run.outcome == BLOCKED else None
+            blocked = not_run.outcome == BLOCKED
+            tell = narrate.not_run if blocked else narrate.skipped
+            tell(self.scope.root_run_id, path, not_run.reason)
+            error = not_run.reason if blocked else None
             return Outcome(path, not_run.outcome, error=error, prefect_state=state, link=made)
         if state.is_completed():
             cached = state.name == "Cached"

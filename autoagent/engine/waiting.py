@@ -10,7 +10,15 @@ from typing import Any
 from uuid import UUID
 
 from autoagent import expressions
-from autoagent.engine.ask import answered, ask, await_signal, basis, consume_signal
+from autoagent.engine import narrate
+from autoagent.engine.ask import (
+    answered,
+    ask,
+    await_signal,
+    basis,
+    consume_signal,
+    deadline_in,
+)
 from autoagent.engine.graph import Link, link, links, quoted
 from autoagent.engine.journal import Journal
 from autoagent.engine.outcome import (
@@ -28,7 +36,7 @@ from autoagent.engine.storage import result_storage
 from autoagent.engine.suspend import reschedule_at, suspend_for, timer_suspends
 from autoagent.engine.timer import fix_deadline, sleep_until
 from autoagent.errors import ExpressionError
-from autoagent.server import inputs
+from autoagent.server import forms, inputs
 from autoagent.spec import Step
 
 
@@ -78,7 +86,9 @@ class WaitingUnits:
         if self.scope.suspends and timer_suspends(deadline):
             suspended = reschedule_at(self.scope.root_run_id, path, deadline)
             return Outcome(path, SUSPENDED, prefect_state=suspended)
-        inputs.mark_waiting(root, path, {"kind": "timer", "deadline": deadline})
+        waited = {"kind": "timer", "deadline": deadline}
+        inputs.mark_waiting(root, path, waited)
+        narrate.waiting(self.scope.root_run_id, path, waited)
         state = sleep_until.with_options(result_storage=storage)(
             **quoted(**common, deadline=deadline), wait_for=fixed, return_state=True
         )
@@ -125,7 +135,10 @@ class WaitingUnits:
         if not given and self.scope.suspends and timeout is None:
             suspended = suspend_for(self.scope.root_run_id, path, params)
             return Outcome(path, SUSPENDED, prefect_state=suspended)
-        if not given:
+        if not given:  # marked now (the task finds the marker): status and report see it
+            marker = {**_asked(step, params), "deadline": deadline_in(timeout)}
+            inputs.mark_waiting(UUID(self.scope.root_run_id), path, marker)
+            narrate.waiting(self.scope.root_run_id, path, marker)
             self.journal.record(Outcome(path, WAITING, output=params))  # tells the CLI who to ask
         arguments = quoted(root_run_id=self.scope.root_run_id, path=path, **params)
         state = unit.with_options(result_storage=result_storage())(
@@ -138,6 +151,15 @@ class WaitingUnits:
             return outcome
         if step.event is not None:
             consume_signal(self.scope.root_run_id, path, params["key"])
+            narrate.received(self.scope.root_run_id, path, params["key"])
         cached = state.name == "Cached"
         output = state_value(state)
         return Outcome(path, COMPLETED, output, cached=cached, prefect_state=state, link=made)
+
+
+def _asked(step: Step, params: dict[str, Any]) -> dict[str, Any]:
+    """What a step is about to wait for, as its wait marker will say it."""
+    if step.approval is None:
+        return {"kind": "event", "key": params["key"]}
+    _, asked = forms.asked(step.approval, params["title"], params["description"])
+    return asked

@@ -10,6 +10,8 @@ a resumed mission finds it (design.md section 6):
   UI's Resume form and ``resume_flow_run`` put the answer under ``response``.
 - ``autoagent-answer-<step>``: an answer given while the run is not paused on that step (another
   approval holds the form, or the process is down); the step takes it when it gets there.
+- ``autoagent-answered-by-<step>``: who gave an approval's answer through AutoAgent (the CLI or
+  Python; the UI's form does not say), for the run's log.
 - ``autoagent-signal-<key>``: a signal's JSON payload, kept until an event step consumes it.
 - ``autoagent-compensating-<step>``: written before a compensation starts (each runs at most once).
 - ``autoagent-entrypoint``: where a mission written as code is imported from to resume it.
@@ -33,6 +35,7 @@ from autoagent.server.connection import ensure_api
 from autoagent.server.reader import WAIT_PREFIX, open_reader
 
 ANSWER_PREFIX = "autoagent-answer-"
+ANSWERED_BY_PREFIX = "autoagent-answered-by-"
 SIGNAL_PREFIX = "autoagent-signal-"
 COMPENSATING_PREFIX = "autoagent-compensating-"
 ENTRYPOINT_KEY = "autoagent-entrypoint"
@@ -57,6 +60,10 @@ def wait_key(path: str) -> str:
 
 def answer_key(path: str) -> str:
     return ANSWER_PREFIX + slug(path)
+
+
+def answered_by_key(path: str) -> str:
+    return ANSWERED_BY_PREFIX + slug(path)
 
 
 def signal_key(key: str) -> str:

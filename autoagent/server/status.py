@@ -8,8 +8,9 @@ wins, and a cached one borrows the attempts of the run that really did the work.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from autoagent.server.connection import ensure_api
@@ -53,8 +54,11 @@ class MissionStatus:
     state: str
     started: datetime | None
     duration: float | None
+    """Seconds the mission ran (Prefect's run time: its waits are not in it)."""
     message: str | None
     steps: list[StepStatus]
+    waited: float | None = None
+    """Seconds it spent waiting (paused, suspended, on a timer) since it started."""
 
     def walk(self) -> list[StepStatus]:
         out: list[StepStatus] = []
@@ -87,14 +91,27 @@ def load(run_id: str) -> Snapshot:
         return read(reader, run_id)
 
 
-def read(reader: Reader, run_id: str) -> Snapshot:
-    """Read a mission run's records and build its status tree (what waits, while it runs)."""
+def read(reader: Reader, run_id: str, known: Iterable[TaskRunRecord] = ()) -> Snapshot:
+    """Read a mission run's records and build its status tree (what waits, while it runs).
+
+    ``known``: task runs as the process that ran them left them; each stands in for the server's
+    record until that one is final (the server records task runs from events, up to a second
+    later on the stack): the same figures, without waiting for them."""
     root = reader.root_run(run_id)
     flow_runs = reader.descendants(root.id)
-    task_runs = reader.task_runs([r.id for r in flow_runs])
+    task_runs = _overlaid(reader.task_runs([r.id for r in flow_runs]), known)
     ended = root.state is not None and root.state.is_final()
     waiting = [] if ended else reader.waiting(root.id)
     return Snapshot(root, flow_runs, build(root, flow_runs, task_runs, waiting))
+
+
+def _overlaid(recorded: list[TaskRunRecord], known: Iterable[TaskRunRecord]) -> list[TaskRunRecord]:
+    runs = {run.id: run for run in recorded}
+    for run in known:
+        there = runs.get(run.id)
+        if there is None or there.state is None or not there.state.is_final():
+            runs[run.id] = run
+    return list(runs.values())
 
 
 def build(
@@ -164,7 +181,11 @@ def build(
         _mark_done(steps)
     elif ended:
         _mark_blocked(steps)
-    duration = root.total_run_time.total_seconds() if root.total_run_time else None
+    duration = _ran(root)
+    waited = None
+    if root.start_time is not None and duration is not None:
+        until = root.end_time or datetime.now(UTC)
+        waited = max(0.0, (until - root.start_time).total_seconds() - duration)
     return MissionStatus(
         run_id=str(root.id),
         name=root.name,
@@ -174,7 +195,18 @@ def build(
         duration=duration,
         message=_message(root, given),
         steps=steps,
+        waited=waited,
     )
+
+
+def _ran(root: FlowRunRecord) -> float | None:
+    """Seconds the run has run: Prefect's run time, which counts a running stretch only once it
+    ends, plus the one under way."""
+    ran = root.total_run_time.total_seconds() if root.total_run_time else 0.0
+    state = root.state
+    if state is not None and state.is_running() and state.timestamp is not None:
+        ran += max(0.0, (datetime.now(UTC) - state.timestamp).total_seconds())
+    return ran if ran or root.start_time else None
 
 
 def _message(root: FlowRunRecord, given: Any) -> str | None:
@@ -228,6 +260,17 @@ def _newest(runs: list[Any]) -> Any:
     return max(runs, key=lambda r: (r.start_time or r.created or datetime.min, r.created))
 
 
+def run_seconds(
+    start: datetime | None, end: datetime | None, total: timedelta | None
+) -> float | None:
+    """A step's duration from its task run: first start to end, retries and their delays
+    included (Prefect's run time leaves the delays out); what status, the report and the live
+    progress all show."""
+    if start and end:
+        return (end - start).total_seconds()
+    return total.total_seconds() if total else None
+
+
 def _from_task_runs(status: StepStatus, runs: list[TaskRunRecord]) -> None:
     if not runs:
         return
@@ -243,10 +286,7 @@ def _from_task_runs(status: StepStatus, runs: list[TaskRunRecord]) -> None:
             worker = _newest(real)
     status.attempts = 0 if status.state in NOT_RUN else worker.run_count
     status.started = worker.start_time
-    if worker.start_time and worker.end_time:
-        status.duration = (worker.end_time - worker.start_time).total_seconds()
-    elif worker.total_run_time:
-        status.duration = worker.total_run_time.total_seconds()
+    status.duration = run_seconds(worker.start_time, worker.end_time, worker.total_run_time)
     if state is not None and state.is_failed():
         status.error = _error(state.message)
     elif status.state in NOT_RUN:

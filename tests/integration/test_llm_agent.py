@@ -4,6 +4,7 @@ step's policy, bad requests are not; the secret appears in no log, result, artif
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -127,7 +128,12 @@ def test_the_secret_is_in_no_log_result_artifact_or_state(provider, llm_server):
         for run in finished:
             with open_reader() as reader:
                 ids = [f.id for f in reader.descendants(run.flow_run.id)]
-            logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=ids)))
+            in_logs = LogFilter(flow_run_id=LogFilterFlowRunId(any_=ids))
+            logs = client.read_logs(log_filter=in_logs)
+            deadline = time.monotonic() + 15  # the process sends its logs in batches
+            while not logs and time.monotonic() < deadline:
+                time.sleep(0.2)
+                logs = client.read_logs(log_filter=in_logs)
             assert logs, "the runs wrote no logs: nothing was searched"
             seen += [log.message for log in logs]
             seen += [client.read_flow_run(i).model_dump_json() for i in ids]

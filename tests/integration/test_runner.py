@@ -195,7 +195,7 @@ def test_report_artifact_has_the_step_table(prefect_api):
         )
     assert artifacts, "no report artifact"
     table = artifacts[0].data
-    assert "| step | state | attempts | duration | output |" in table
+    assert "| step | state | attempts | duration | output or why |" in table
     assert "| `only` | completed | 1 |" in table
 
 
@@ -435,3 +435,38 @@ def test_a_first_run_writes_step_results_without_looking_them_up(prefect_api):
     assert finished.outputs() == {"a": 1}
     assert records.read("a", {"value": 1}) == 1
     assert records.read("a", {"value": 2}) is MISSING
+
+
+def test_the_report_is_the_status_tree_in_spec_order_with_its_figures(prefect_api):
+    """One source of states, attempts and durations: the report shows what `autoagent status`
+    shows, in the spec's order with children under their parent."""
+    run = run_mission(
+        {
+            "name": _name("order"),
+            "steps": [
+                {"id": "z", "agent": "sleep", "input": {"seconds": 0.2}},
+                {"id": "a", "agent": "echo", "input": {"value": 1}},
+                {
+                    "id": "fan",
+                    "agent": "echo",
+                    "needs": ["a"],
+                    "for_each": "{{ [1, 2] }}",
+                    "input": {"value": "{{ item }}"},
+                },
+                {
+                    "id": "g",
+                    "needs": ["z"],
+                    "steps": [{"id": "inner", "agent": "echo", "input": {"value": 2}}],
+                },
+            ],
+        }
+    )
+    assert run.state.is_completed()
+    report = _report_of(run.flow_run.id)
+    table = [line for line in report.splitlines() if line.startswith("| ") and "`" in line]
+    names = [line.split("|")[1].strip(" ").replace("\u00a0", " ") for line in table]
+    assert names == ["`z`", "`a`", "`fan`", "   `fan[0]`", "   `fan[1]`", "`g`", "   `inner`"]
+    for line, step in zip(table, run.status.walk(), strict=True):
+        cells = [cell.strip() for cell in line.split("|")[1:-1]]
+        assert cells[1] == step.state and cells[2] == str(step.attempts or "")
+        assert cells[3] == (f"{step.duration:.2f}s" if step.duration is not None else "")

@@ -5,7 +5,7 @@ autoagent.server.records models, as ``autoagent status`` reads them."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 from prefect.client.schemas.objects import FlowRun, TaskRun
@@ -133,3 +133,42 @@ def test_markers_of_an_ended_run_are_ignored():
     marker = {"path": "b", "kind": "event", "key": "k"}
     tree = status.build(root, [root], [_task("a", Completed(), root)], [marker])
     assert tree.steps[1].state == "not run"
+
+
+class _Records:
+    """What a server holds: the reader's four reads over fixed records."""
+
+    def __init__(self, root: FlowRunRecord, task_runs: list[TaskRunRecord]):
+        self.root, self.runs = root, task_runs
+
+    def root_run(self, run_id: str) -> FlowRunRecord:
+        return self.root
+
+    def descendants(self, root_id) -> list[FlowRunRecord]:
+        return [self.root]
+
+    def task_runs(self, flow_run_ids) -> list[TaskRunRecord]:
+        return self.runs
+
+    def waiting(self, root_id) -> list[dict]:
+        return []
+
+
+def test_a_task_run_known_to_its_process_stands_in_until_the_server_has_it_final():
+    """The report does not wait for the server's recorder: what the process saw end shows."""
+    root = _root(Running())
+    recorded_a = _task("a", Completed(), root)
+    pending_b = _task("b", Running(), root)
+    ended_b = pending_b.model_copy(update={"state": _task("b", Failed(message="x"), root).state})
+    stale_a = recorded_a.model_copy(update={"state": pending_b.state})
+    known_c = _task("c", Completed(), root)
+    reader = _Records(root, [recorded_a, pending_b])
+    tree = status.read(reader, str(root.id), known=[stale_a, ended_b, known_c]).status
+    assert [s.state for s in tree.steps] == ["completed", "failed", "completed"]
+
+
+def test_a_steps_duration_runs_from_its_first_start_to_its_end_retries_included():
+    started = datetime(2026, 1, 1, tzinfo=UTC)
+    assert status.run_seconds(started, started + timedelta(seconds=3), timedelta(1)) == 3.0
+    assert status.run_seconds(started, None, timedelta(seconds=2)) == 2.0
+    assert status.run_seconds(None, None, timedelta(0)) is None
