@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -36,6 +37,9 @@ class Journal:
         self.attempts: dict[str, int] = {}
         self.task_runs: dict[UUID, TaskRun] = {}
         """The task runs this process saw end, as its engine left them (state, times, count)."""
+        self.group_starts: dict[UUID, datetime] = {}
+        """When each group subflow run here started running (its Running state's time), by the
+        task run that stands for it in its parent (its final state names that one)."""
         self._undos: list[Undo] = []
         self._listeners = list(listeners)
         self._background: list[threading.Thread] = []

@@ -164,6 +164,10 @@ def group() -> dict[str, Any]:
     call = _group_call.get()
     assert call is not None, "a group runs through run_group"
     journal = current_journal() or Journal()  # its mission's, in the same process
+    context = FlowRunContext.get()
+    run = context.flow_run if context is not None else None
+    if run is not None and run.state is not None and run.parent_task_run_id is not None:
+        journal.group_starts[run.parent_task_run_id] = run.state.timestamp  # its start_time
     with journaling(journal):
         outcomes = Scheduler(call.scope, journal, run_group).run(call.steps)
     bad = failures(outcomes)

@@ -46,12 +46,14 @@ def report_markdown(spec: MissionSpec, tree: MissionStatus, journal: Journal) ->
     and for each step its output, or why it failed, waits or did not run."""
     spent = f"{tree.duration:.2f}s running" if tree.duration is not None else "not started"
     waited = f", {tree.waited:.2f}s waiting" if tree.waited and tree.waited >= 0.5 else ""
+    waits = [s.path for s in tree.walk() if s.state == "waiting"]
+    state = tree.state + (f", waiting for {', '.join(waits)}" if waits else "")
     rows = [
         f"# Mission `{spec.name}`",
         "",
         spec.description,
         "",
-        f"**{tree.state}**: {spent}{waited}.",
+        f"**{state}**: {spent}{waited}.",
         "",
         "| step | state | attempts | duration | output or why |",
         "|---|---|---|---|---|",

@@ -76,11 +76,15 @@ class StepUnits(WaitingUnits):
         return outcome
 
     def _ran(self, outcome: Outcome, measured: float) -> float:
-        """The step's duration as its task run says (status and the report read the same),
-        else as measured here (a group, a step that never got a task run)."""
+        """The step's duration as its task run or group subflow run says (status and the report
+        read the same), else as measured here (a step that never got a run)."""
         state = outcome.prefect_state
-        task_run_id = state.state_details.task_run_id if state is not None else None
-        task_run = self.journal.task_runs.get(task_run_id) if task_run_id else None
+        if state is None:
+            return measured
+        group_started = self.journal.group_starts.get(state.state_details.task_run_id)
+        if group_started is not None:
+            return (state.timestamp - group_started).total_seconds()  # a group's subflow run
+        task_run = self.journal.task_runs.get(state.state_details.task_run_id)
         if task_run is None:
             return measured
         seconds = run_seconds(task_run.start_time, task_run.end_time, task_run.total_run_time)

@@ -303,8 +303,7 @@ def _from_flow_runs(status: StepStatus, runs: list[FlowRunRecord]) -> None:
     )
     status.attempts = len(runs)
     status.started = run.start_time
-    if run.total_run_time:
-        status.duration = run.total_run_time.total_seconds()
+    status.duration = run_seconds(run.start_time, run.end_time, run.total_run_time)
     if state is not None and state.is_failed():
         status.error = _error(state.message)
 

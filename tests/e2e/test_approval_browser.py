@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from autoagent.api import answers
 from tests.background import Background
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.browser]
@@ -167,3 +168,24 @@ def test_a_submit_without_a_decision_is_refused(prefect_api, browser, ui, open_f
         done = run.finish(timeout=60)
     assert done.state.is_completed(), done.state
     assert done.outputs()["ship"]["approved"] is True and done.outputs()["ship"]["ticket"] == 7
+
+
+def test_a_paused_runs_page_says_what_it_waits_for_and_how_to_answer(prefect_api, browser):
+    """Without opening Details: the run's logs (the page's first tab) say what the step waits
+    for and the command that answers it, and its report's table says the step waits."""
+    run = Background(_mission())
+    run.until_waiting("review")
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        page.goto(f"{prefect_api.removesuffix('/api')}/runs/flow-run/{run.id}")
+        page.get_by_text("review waits for approval: 'Ship v1.2.3?'").first.wait_for()
+        page.get_by_text(f"autoagent approve {run.id} --step review").first.wait_for()
+        page.get_by_text("Artifacts", exact=True).first.click()
+        page.get_by_text("mission-browser-").first.click()  # the report
+        page.get_by_text("Running, waiting for review").first.wait_for()  # the report's head
+        page.get_by_role("cell", name="waiting", exact=True).first.wait_for()
+        page.get_by_text("waits for approval").first.wait_for()
+    finally:
+        page.close()
+    answers.approve(run.id, "review", fields={"ticket": 1})
+    assert run.finish(timeout=60).state.is_completed()

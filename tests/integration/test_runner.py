@@ -470,3 +470,8 @@ def test_the_report_is_the_status_tree_in_spec_order_with_its_figures(prefect_ap
         cells = [cell.strip() for cell in line.split("|")[1:-1]]
         assert cells[1] == step.state and cells[2] == str(step.attempts or "")
         assert cells[3] == (f"{step.duration:.2f}s" if step.duration is not None else "")
+    live = run.finished.journal.outcomes  # what `autoagent run` printed as each step ended
+    for step in run.status.walk():
+        seen = live[step.path].duration
+        assert seen is not None and step.duration is not None, step.path
+        assert abs(seen - step.duration) < 0.0005, (step.path, seen, step.duration)
