@@ -16,7 +16,7 @@ from prefect.context import FlowRunContext
 from prefect.exceptions import Pause
 
 from autoagent.api.scope import current_scope
-from autoagent.engine.ask import answered, ask, await_signal, basis, consume_signal
+from autoagent.engine.ask import answered, ask, await_signal, basis, begin_wait, consume_signal
 from autoagent.engine.graph import quoted
 from autoagent.engine.journal import journaled
 from autoagent.engine.results import MISSING, Results
@@ -59,8 +59,8 @@ def approval(
         "description": description,
         "auto_approve": auto_approve,
     }
-    if not auto_approve and spec.timeout is None:
-        _suspend_unless_answered(root, path, params)
+    if not auto_approve:
+        _wait_unless_answered(root, path, params, suspend=spec.timeout is None)
     return journaled(ask, result_storage=result_storage())(
         **quoted(root_run_id=root, path=path, **params)
     )
@@ -70,8 +70,7 @@ def event(key: str, *, step: str | None = None, timeout: float | None = None) ->
     """Wait for the signal ``key`` (``autoagent signal RUN KEY``); returns its JSON payload."""
     _model(Event, step or key, key=key, timeout=timeout)
     root, path = _where(step or key)
-    if timeout is None:
-        _suspend_unless_answered(root, path, {"key": key, "timeout": None})
+    _wait_unless_answered(root, path, {"key": key, "timeout": timeout}, suspend=timeout is None)
     payload = journaled(await_signal, result_storage=result_storage())(
         **quoted(root_run_id=root, path=path, key=key, timeout=timeout)
     )
@@ -96,13 +95,15 @@ def wait(
     )
 
 
-def _suspend_unless_answered(root: str, path: str, params: dict[str, Any]) -> None:
-    """In a deployed flow run, end the process until the answer or signal arrives (unless an
-    earlier attempt recorded the step's result: a consumed signal is gone from the server)."""
-    if not _suspends() or answered(root, path, params):
+def _wait_unless_answered(root: str, path: str, params: dict[str, Any], *, suspend: bool) -> None:
+    """Unless answered (or an earlier attempt recorded the step's result: a consumed signal is
+    gone from the server), mark the wait and say it in the log; in a deployed flow run, and for
+    a wait without a timeout, end the process until the answer or signal arrives."""
+    if answered(root, path, params) or Results(root).read(path, basis(params)) is not MISSING:
         return
-    if Results(root).read(path, basis(params)) is MISSING:
+    if suspend and _suspends():
         raise Pause(state=suspend_for(root, path, params))
+    begin_wait(root, path, params)
 
 
 def _suspends() -> bool:

@@ -202,6 +202,23 @@ def _await_signal(*, root_run_id: str, path: str, key: str, timeout: float | Non
         polls.sleep()
 
 
+def begin_wait(root_run_id: str, path: str, parameters: dict[str, Any]) -> dict[str, Any]:
+    """Before an approval or event step that will wait: mark it on the server (status, list and
+    the report read the marker) and say in the run's log what it waits for and how to answer.
+    The step's task finds the marker, so a resume keeps the first deadline."""
+    if "approval" in parameters:
+        spec = Approval.model_validate(parameters["approval"])
+        _, info = forms.asked(spec, parameters["title"], parameters["description"])
+        timeout = spec.timeout
+    else:
+        info, timeout = {"kind": "event", "key": parameters["key"]}, parameters.get("timeout")
+    marker = inputs.mark_waiting(
+        UUID(root_run_id), path, {**info, "deadline": deadline_in(timeout)}
+    )
+    narrate.waiting(root_run_id, path, marker)
+    return marker
+
+
 def answered(root_run_id: str, path: str, parameters: dict[str, Any]) -> bool:
     """Whether the answer (or signal) is already there, so the step will not wait."""
     root = UUID(root_run_id)

@@ -16,8 +16,8 @@ from autoagent.engine.ask import (
     ask,
     await_signal,
     basis,
+    begin_wait,
     consume_signal,
-    deadline_in,
 )
 from autoagent.engine.graph import Link, link, links, quoted
 from autoagent.engine.journal import Journal
@@ -36,7 +36,7 @@ from autoagent.engine.storage import result_storage
 from autoagent.engine.suspend import reschedule_at, suspend_for, timer_suspends
 from autoagent.engine.timer import fix_deadline, sleep_until
 from autoagent.errors import ExpressionError
-from autoagent.server import forms, inputs
+from autoagent.server import inputs
 from autoagent.spec import Step
 
 
@@ -135,10 +135,8 @@ class WaitingUnits:
         if not given and self.scope.suspends and timeout is None:
             suspended = suspend_for(self.scope.root_run_id, path, params)
             return Outcome(path, SUSPENDED, prefect_state=suspended)
-        if not given:  # marked now (the task finds the marker): status and report see it
-            marker = {**_asked(step, params), "deadline": deadline_in(timeout)}
-            inputs.mark_waiting(UUID(self.scope.root_run_id), path, marker)
-            narrate.waiting(self.scope.root_run_id, path, marker)
+        if not given:  # marked before the report says it waits
+            begin_wait(self.scope.root_run_id, path, params)
             self.journal.record(Outcome(path, WAITING, output=params))  # tells the CLI who to ask
         arguments = quoted(root_run_id=self.scope.root_run_id, path=path, **params)
         state = unit.with_options(result_storage=result_storage())(
@@ -155,11 +153,3 @@ class WaitingUnits:
         cached = state.name == "Cached"
         output = state_value(state)
         return Outcome(path, COMPLETED, output, cached=cached, prefect_state=state, link=made)
-
-
-def _asked(step: Step, params: dict[str, Any]) -> dict[str, Any]:
-    """What a step is about to wait for, as its wait marker will say it."""
-    if step.approval is None:
-        return {"kind": "event", "key": params["key"]}
-    _, asked = forms.asked(step.approval, params["title"], params["description"])
-    return asked

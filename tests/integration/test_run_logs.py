@@ -3,22 +3,30 @@ on the server (as the Prefect UI shows them), and the report of a run that waits
 
 from __future__ import annotations
 
+import contextvars
+import threading
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from prefect import get_client
 from prefect.client.schemas.filters import (
     ArtifactFilter,
     ArtifactFilterFlowRunId,
+    FlowFilter,
+    FlowFilterName,
     LogFilter,
     LogFilterFlowRunId,
 )
 from prefect.logging.handlers import APILogWorker
 
+from autoagent import approval, mission
 from autoagent.api import answers, runs
+from autoagent.server import inputs
 from tests.background import Background
+from tests.e2e.cli import wait_for
 from tests.missions import run_mission
 
 pytestmark = pytest.mark.integration
@@ -119,3 +127,36 @@ def test_a_resumed_run_says_it_runs_again(prefect_api, tmp_path):
     assert any(
         m.startswith("run again (after a crash, a failure or a cancel, attempt 2)") for m in lines
     )
+
+
+def test_an_approval_in_a_code_mission_says_it_waits_once(prefect_api):
+    name = f"code-asks-{uuid.uuid4().hex[:6]}"
+
+    @mission(name=name)
+    def asks() -> Any:
+        return approval("Deploy?", step="gate", timeout=120)  # with a timeout: waits in-process
+
+    ended: list[Any] = []
+    context = contextvars.copy_context()  # the test's API settings live in a context variable
+    thread = threading.Thread(
+        target=context.run, args=(lambda: ended.append(asks(return_state=True)),), daemon=True
+    )
+    thread.start()
+
+    def run_id() -> str | None:
+        with get_client(sync_client=True) as client:
+            found = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=[name])))
+        return next((str(r.id) for r in found if inputs.waiting(r.id)), None)
+
+    wait_for(lambda: run_id() is not None, timeout=60, what="the approval's wait marker")
+    root = run_id() or ""
+    lines = _logs(uuid.UUID(root), lambda found: any("waits for approval" in m for m in found))
+    waits = [m for m in lines if m.startswith("gate waits for approval: 'Deploy?'")]
+    assert len(waits) == 1, lines
+    assert f"autoagent approve {root} --step gate" in waits[0]
+    answers.approve(root, "gate", comment="ok")
+    thread.join(60)
+    assert ended and ended[0].is_completed(), ended
+    assert inputs.waiting(uuid.UUID(root)) == []
+    lines = _logs(uuid.UUID(root), lambda found: any("gate approved" in m for m in found))
+    assert len([m for m in lines if m.startswith("gate waits for approval")]) == 1, lines
