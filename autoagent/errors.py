@@ -243,6 +243,9 @@ ERROR_KINDS: frozenset[str] = frozenset(
         "crashed",  # the child run of a `runs_on` step died (its worker or machine)
         "cancelled",  # the run left its wait, or a `runs_on` step's child run was cancelled
         "interrupted",  # a compensation cut off by a crash: never run twice
+        "budget",  # an LLM agent reached a limit of its budget (turns, tokens, cost, time)
+        "refusal",  # the model refused to answer
+        "tool_call",  # an LLM agent made more bad tool calls than it may
     }
 )
 """Kinds that ``retry_on`` may name. Third-party agents may raise StepError with their own kind;

@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 import threading
 from collections import deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from tests.json_server import JSONServer
 
 RECORDED = Path(__file__).parent / "fixtures" / "llm"
 
@@ -25,36 +26,22 @@ class LLMServer:
         self.requests: list[dict[str, Any]] = []
         self._script: deque[tuple[int, dict[str, Any]]] = deque()
         self._lock = threading.Lock()
-        server = self
+        self._http = JSONServer(self._answer)
+        self.endpoint = self._http.endpoint
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("content-length") or 0)
-                body = json.loads(self.rfile.read(length) or b"{}")
-                with server._lock:
-                    server.requests.append(
-                        {"path": self.path, "headers": dict(self.headers), "body": body}
-                    )
-                    status, payload = (
-                        server._script.popleft()
-                        if server._script
-                        else (500, {"error": {"message": "nothing scripted"}})
-                    )
-                if self.path != "/v1/chat/completions":
-                    status, payload = 404, {"error": {"message": f"no route {self.path}"}}
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.endpoint = f"http://127.0.0.1:{self._http.server_address[1]}/v1"
-        threading.Thread(target=self._http.serve_forever, daemon=True).start()
+    def _answer(
+        self, route: str, headers: dict[str, str], body: dict[str, Any]
+    ) -> tuple[int, dict[str, Any], float]:
+        with self._lock:
+            self.requests.append({"path": route, "headers": headers, "body": body})
+            status, payload = (
+                self._script.popleft()
+                if self._script
+                else (500, {"error": {"message": "nothing scripted"}})
+            )
+        if route != "/v1/chat/completions":
+            status, payload = 404, {"error": {"message": f"no route {route}"}}
+        return status, payload, 0.0
 
     def reply(self, *answers: tuple[int, str]) -> None:
         """Script the next answers: (HTTP status, name of a recorded answer)."""
@@ -64,5 +51,4 @@ class LLMServer:
             self._script.extend((status, recorded(name)) for status, name in answers)
 
     def close(self) -> None:
-        self._http.shutdown()
-        self._http.server_close()
+        self._http.close()

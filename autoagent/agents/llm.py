@@ -8,7 +8,6 @@ The key is sent in a header and nowhere else; it is scrubbed from any message th
 
 from __future__ import annotations
 
-import contextlib
 import json
 from typing import Any, Literal
 
@@ -16,9 +15,8 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from autoagent.agents.base import AgentContext, AgentInput, BaseAgent
-from autoagent.errors import HttpTransportError, ProviderError, StepTimeout
-
-_EXCERPT_CHARS = 300
+from autoagent.agents.chat import EXCERPT_CHARS, post
+from autoagent.errors import AgentInputError, ProviderError
 
 
 class Message(BaseModel):
@@ -71,20 +69,6 @@ class LLMOutput(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
 
-# status → (kind, retryable)
-_STATUS_KINDS: dict[int, tuple[str, bool]] = {
-    400: ("bad_request", False),
-    401: ("auth", False),
-    403: ("auth", False),
-    404: ("bad_request", False),
-    408: ("timeout", True),
-    409: ("provider", True),
-    413: ("bad_request", False),
-    422: ("bad_request", False),
-    429: ("rate_limit", True),
-}
-
-
 class LLMAgent(BaseAgent):
     """Sends the conversation; output ``{content, json, model, finish_reason, usage}``."""
 
@@ -100,6 +84,11 @@ class LLMAgent(BaseAgent):
         from autoagent.agents.provider import load_provider  # Prefect: not to validate a spec
 
         provider = load_provider(input.provider)
+        if provider.api != "openai":
+            raise AgentInputError(
+                f"the llm agent speaks OpenAI-compatible chat completions; provider"
+                f" {input.provider!r} is {provider.api!r}: use an LLM agent (`agents:`) instead"
+            )
         secret = provider.api_key.get_secret_value() if provider.api_key else ""
         model = input.model or provider.model
         body: dict[str, Any] = {"model": model, "messages": input.conversation()}
@@ -110,33 +99,17 @@ class LLMAgent(BaseAgent):
         if input.response_format == "json":
             body["response_format"] = {"type": "json_object"}
         timeout = ctx.remaining()
-        if timeout is None:
-            timeout = provider.timeout_seconds
-        elif timeout <= 0:
-            raise StepTimeout(f"llm {model}: no time left before the step timeout")
         headers = {"Authorization": f"Bearer {secret}"} if secret else {}
         where = f"llm {model} at {provider.endpoint}"
-        try:
-            with httpx.Client(timeout=timeout, transport=httpx.HTTPTransport(retries=0)) as c:
-                response = c.post(provider.url(), json=body, headers=headers)
-        except httpx.TimeoutException:
-            raise StepTimeout(f"{where} timed out after {timeout:.3g}s") from None
-        except httpx.RequestError as e:
-            message = _scrub(f"{where} failed: {type(e).__name__}: {e}", secret)
-            raise HttpTransportError(message) from None
-        if response.status_code >= 400:
-            raise _provider_error(where, response, secret)
+        response = post(
+            provider.url(),
+            body,
+            headers,
+            timeout=provider.timeout_seconds if timeout is None else timeout,
+            where=where,
+            secret=secret,
+        )
         return _answer(where, response, input.response_format, model)
-
-
-def _provider_error(where: str, response: httpx.Response, secret: str) -> ProviderError:
-    status = response.status_code
-    kind, retryable = _STATUS_KINDS.get(status, ("provider", status >= 500))
-    detail = response.text[:_EXCERPT_CHARS]
-    with contextlib.suppress(ValueError, KeyError, TypeError):
-        detail = response.json()["error"]["message"][:_EXCERPT_CHARS]
-    message = _scrub(f"{where} answered HTTP {status} ({kind}): {detail}", secret)
-    return ProviderError(message, kind=kind, retryable=retryable)
 
 
 def _answer(where: str, response: httpx.Response, fmt: str, model: str) -> LLMOutput:
@@ -147,7 +120,7 @@ def _answer(where: str, response: httpx.Response, fmt: str, model: str) -> LLMOu
     except (ValueError, KeyError, IndexError, TypeError):
         raise ProviderError(
             f"{where} answered something that is not a chat completion: "
-            f"{response.text[:_EXCERPT_CHARS]!r}",
+            f"{response.text[:EXCERPT_CHARS]!r}",
             kind="provider",
         ) from None
     parsed = None
@@ -156,7 +129,7 @@ def _answer(where: str, response: httpx.Response, fmt: str, model: str) -> LLMOu
             parsed = json.loads(content)
         except ValueError:
             raise ProviderError(
-                f"{where} was asked for JSON and answered: {content[:_EXCERPT_CHARS]!r}",
+                f"{where} was asked for JSON and answered: {content[:EXCERPT_CHARS]!r}",
                 kind="provider",
             ) from None
     return LLMOutput(
@@ -166,7 +139,3 @@ def _answer(where: str, response: httpx.Response, fmt: str, model: str) -> LLMOu
         finish_reason=choice.get("finish_reason"),
         usage=Usage.model_validate(data.get("usage") or {}),
     )
-
-
-def _scrub(text: str, secret: str) -> str:
-    return text.replace(secret, "***") if secret else text

@@ -1,4 +1,5 @@
-"""The LLM provider block: where the ``llm`` agent sends chat completions, and with which key.
+"""The LLM provider block: where the ``llm`` agent and LLM agents send requests, with which key,
+in which wire format, and what a token costs.
 
 Saved on the Prefect server (UI: Blocks → AutoAgent LLM Provider, after
 ``prefect block register -m autoagent.agents.provider``), or from Python::
@@ -12,6 +13,8 @@ reads it only to build the request's header. Specs name a provider by its block 
 
 from __future__ import annotations
 
+from typing import Literal
+
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
@@ -19,14 +22,18 @@ from autoagent.errors import AgentInputError
 
 
 class LLMProvider(Block):
-    """An OpenAI-compatible chat completions endpoint, its default model and its secret key."""
+    """A model endpoint (OpenAI-compatible or Anthropic), its default model, key and prices."""
 
     _block_type_name = "AutoAgent LLM Provider"
     _block_type_slug = "autoagent-llm-provider"
-    _description = "An OpenAI-compatible endpoint for AutoAgent's llm and planner agents."
+    _description = "A model endpoint for AutoAgent's llm, planner and LLM agents."
 
     endpoint: str = Field(
-        description="Base URL of the API; /chat/completions is appended (e.g. .../v1)."
+        description="Base URL of the API (e.g. .../v1); /chat/completions or /messages is appended."
+    )
+    api: Literal["openai", "anthropic"] = Field(
+        default="openai",
+        description="Wire format: OpenAI-compatible chat completions, or Anthropic Messages.",
     )
     model: str = Field(description="The model used when a step names none.")
     api_key: SecretStr | None = Field(
@@ -35,9 +42,23 @@ class LLMProvider(Block):
     timeout_seconds: float = Field(
         default=60.0, gt=0, description="Per request, when the step has no timeout of its own."
     )
+    input_price: float = Field(
+        default=0.0, ge=0, description="Price of a million input tokens (for max_cost budgets)."
+    )
+    output_price: float = Field(
+        default=0.0, ge=0, description="Price of a million output tokens (for max_cost budgets)."
+    )
+    max_output_tokens: int = Field(
+        default=4096, gt=0, description="Per reply (the Anthropic API requires a bound)."
+    )
 
     def url(self) -> str:
-        return self.endpoint.rstrip("/") + "/chat/completions"
+        route = "/messages" if self.api == "anthropic" else "/chat/completions"
+        return self.endpoint.rstrip("/") + route
+
+    def cost(self, input_tokens: int, output_tokens: int) -> float:
+        """What the tokens cost at this provider's prices."""
+        return (input_tokens * self.input_price + output_tokens * self.output_price) / 1e6
 
 
 def load_provider(name: str) -> LLMProvider:

@@ -110,6 +110,7 @@ def mission(
         suspends=suspends(flow_run),
         run_name=flow_run.name,
         tags=tuple(_tagged(flow_run, validated.name)),
+        agents=dict(validated.agents),
     )
     background = driver is not None
     journal.listen(_report_when_waiting(validated, journal, background))

@@ -75,6 +75,26 @@ def answered(root_run_id: str, path: str, output: dict[str, Any], by: str | None
     _logger(root_run_id).info("%s %s%s%s%s", path, verdict, who, comment, shown)
 
 
+def turn(root_run_id: str, path: str, turn: dict[str, Any]) -> None:
+    """One turn of an LLM agent: who, which model, tokens, cost, the tools it called, how long."""
+    tools = ", ".join(turn["tools"]) if turn["tools"] else "no tool (answered)"
+    _logger(root_run_id).info(
+        "%s: %s on %s, %s+%s tokens, cost %.4g, %.2fs; called %s",
+        path,
+        turn["agent"],
+        turn["model"],
+        turn["input_tokens"],
+        turn["output_tokens"],
+        turn["cost"],
+        turn["seconds"],
+        tools,
+    )
+
+
+def budget(root_run_id: str, path: str, said: str) -> None:
+    _logger(root_run_id).warning("%s: %s; it returns what it has", path, said)
+
+
 def received(root_run_id: str, path: str, key: str) -> None:
     _logger(root_run_id).info("%s received the event %r", path, key)
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from autoagent.spec import Defaults
+from autoagent.spec.agents import AgentDefinition
 
 NO_ITEM = object()
 """The item of a scope that is not inside a for_each."""
@@ -35,3 +36,5 @@ class Scope:
     """The root run's name: a group's run is named ``<run name>/<group path>``."""
     tags: tuple[str, ...] = ()
     """The root run's tags, which its group runs carry too."""
+    agents: dict[str, AgentDefinition] = field(default_factory=dict)
+    """The mission's LLM agents, which its steps name ahead of registered agents."""

@@ -21,6 +21,7 @@ from prefect.utilities.annotations import quote
 
 from autoagent.agents import AgentContext, get_agent, run_agent
 from autoagent.engine import narrate, remote
+from autoagent.engine.conversation import Conversation, converse
 from autoagent.engine.journal import current_journal, keep_run
 from autoagent.engine.outcome import SKIPPED_TASK_STATE
 from autoagent.engine.policy import RetryPolicy
@@ -57,6 +58,8 @@ class StepCall:
     attempt: int | None = None
     process_run_id: str = ""
     params: dict[str, Any] | None = None
+    conversation: Conversation | None = None
+    """For a step that runs one of the mission's LLM agents (engine/conversation.py)."""
 
     def quoted(self) -> quote[StepCall]:
         return quote(self)
@@ -104,9 +107,15 @@ def _run_step(call: StepCall) -> Any:
         params=call.params or {},
     )
     if call.concurrency is None:
-        return run_agent(get_agent(call.agent), ctx, call.input or {})
+        return _work(call, ctx)
     with slots(call.concurrency, occupy=1, strict=True):  # held while the agent works only
-        return run_agent(get_agent(call.agent), ctx, call.input or {})
+        return _work(call, ctx)
+
+
+def _work(call: StepCall, ctx: AgentContext) -> Any:
+    if call.conversation is not None:
+        return converse(ctx, call.conversation, (call.input or {})["prompt"])
+    return run_agent(get_agent(call.agent), ctx, call.input or {})
 
 
 def _path_of(parameters: dict[str, Any]) -> str:

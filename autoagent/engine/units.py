@@ -16,6 +16,7 @@ from prefect.utilities.annotations import quote
 
 from autoagent import expressions
 from autoagent.engine import narrate
+from autoagent.engine.conversation import Conversation
 from autoagent.engine.graph import Link, link, link_subflow
 from autoagent.engine.outcome import (
     BLOCKED,
@@ -117,6 +118,7 @@ class StepUnits(WaitingUnits):
             concurrency=step.concurrency,
             runs_on=step.runs_on,
             params=self.scope.params if step.agent == PLANNER else None,
+            conversation=self._conversation(step),
         )
         task = self._task_for(step, policy) if not_run is None else run_step
         state = task(call=quote(call), wait_for=self._needs(step), return_state=True)
@@ -152,6 +154,7 @@ class StepUnits(WaitingUnits):
                 mission=step.child.name,
                 params={**step.child.params, **params},
                 defaults=step.child.defaults,
+                agents=dict(step.child.agents),
                 outputs={},
                 item=NO_ITEM,
             )
@@ -173,6 +176,14 @@ class StepUnits(WaitingUnits):
         return Outcome(path, COMPLETED, output=output, prefect_state=state, link=made)
 
     # -- helpers -------------------------------------------------------------------------------
+    def _conversation(self, step: Step) -> Conversation | None:
+        """For a step that runs one of the mission's LLM agents: its conversation."""
+        if step.agent not in self.scope.agents:
+            return None
+        return Conversation(
+            agents=self.scope.agents, agent=step.agent, auto_approve=self.scope.auto_approve
+        )
+
     def _task_for(self, step: Step, policy: RetryPolicy) -> Any:
         """The step task with this step's policy, built once per step (not once per item)."""
         with self._lock:

@@ -19,6 +19,9 @@ from autoagent.server.records import FlowRunRecord, TaskRunRecord
 from autoagent.spec import MissionSpec, Step
 
 _ITEM = re.compile(r"^(?P<base>.+)\[(?P<index>\d+)\]$")
+_UNIT = re.compile(r"^(?P<owner>.+?)/turn-\d+/(model|call-\d+)(/.*)?$")
+"""A unit of an LLM agent's step (engine/turns.py): ``<step>/turn-N/model`` or ``.../call-M``,
+and what runs under a call (its approval, a delegate's turns)."""
 
 
 @dataclass
@@ -172,8 +175,15 @@ def build(
                 _from_task_runs(status, by_path.get(path, []))
         else:
             _from_task_runs(status, by_path.get(path, []))
+            if path in units:
+                status.children = _turns(path, units[path], by_path, ended)
         return status
 
+    units: dict[str, list[str]] = {}
+    for name in by_path:
+        match = _UNIT.match(name)
+        if match:
+            units.setdefault(match["owner"], []).append(name)
     steps = [node(s, s.id) for s in spec.steps]
     if not ended:
         _mark_waiting(steps, {m["path"]: m for m in waiting or []})
@@ -230,6 +240,8 @@ def outline(task_runs: list[TaskRunRecord], prefix: str) -> list[Step]:
     for run in ordered:
         if "#" in run.name or _ITEM.match(run.name) or not run.name.startswith(prefix):
             continue
+        if _UNIT.match(run.name):
+            continue  # an agent step's units: shown under the step, not as steps
         node = tree
         for part in run.name.removeprefix(prefix).split("/"):
             node = node.setdefault(part, {})
@@ -243,6 +255,35 @@ def outline(task_runs: list[TaskRunRecord], prefix: str) -> list[Step]:
         ]
 
     return steps(tree)
+
+
+def _turns(
+    path: str, names: list[str], by_path: dict[str, list[TaskRunRecord]], ended: bool
+) -> list[StepStatus]:
+    """The turns of an agent's step at ``path``: each with its model request and tool calls,
+    and under a call its approval and a delegate's turns."""
+    parts: dict[int, set[str]] = {}
+    for name in names:
+        turn, _, rest = name.removeprefix(f"{path}/turn-").partition("/")
+        if turn.isdigit() and rest:
+            parts.setdefault(int(turn), set()).add(rest.split("/")[0])
+    turns = []
+    for n in sorted(parts):
+        turn = StepStatus(path=f"{path}/turn-{n}", id=f"turn-{n}", kind="turn")
+        for unit in sorted(parts[n], key=lambda u: (u != "model", len(u), u)):
+            here = f"{turn.path}/{unit}"
+            child = StepStatus(path=here, id=unit, kind="model" if unit == "model" else "tool")
+            _from_task_runs(child, by_path.get(here, []))
+            if f"{here}/approval" in by_path:
+                asked = StepStatus(path=f"{here}/approval", id="approval", kind="approval")
+                _from_task_runs(asked, by_path[f"{here}/approval"])
+                child.children.append(asked)
+            inner = [m for m in names if m.startswith(f"{here}/turn-")]
+            child.children += _turns(here, inner, by_path, ended) if inner else []
+            turn.children.append(child)
+        _join(turn, ended)
+        turns.append(turn)
+    return turns
 
 
 def _item_indices(

@@ -24,6 +24,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from autoagent.errors import SpecError
+from autoagent.spec.agents import AgentDefinition
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 STEP_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,62}$")
@@ -246,6 +247,8 @@ class MissionFields(Strict):
     defaults: Defaults = Defaults()
     concurrency: dict[str, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
     """Global concurrency limits (name → slots) that steps name in their ``concurrency``."""
+    agents: dict[str, AgentDefinition] = Field(default_factory=dict)
+    """LLM agents (spec/agents.py) that steps run by name, ahead of registered agents."""
     steps: list[Any]
 
     @field_validator("name")

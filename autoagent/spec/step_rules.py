@@ -7,11 +7,15 @@ the step and the line.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
+
+from pydantic import ValidationError
 
 from autoagent.agents import agent_names, error_kinds, get_agent, validate_input
 from autoagent.errors import ERROR_KINDS
 from autoagent.settings import get_settings
+from autoagent.spec.agents import AgentDefinition, AgentStepInput
 from autoagent.spec.hints import hint
 from autoagent.spec.lineage import check_key
 from autoagent.spec.loader import Loc
@@ -21,10 +25,16 @@ from autoagent.spec.shapes import field_name
 Found = list[tuple[Loc, str | None, str]]
 
 
-def problems(f: StepFields) -> Found:
-    """Everything wrong with one step's fields that the models alone cannot tell."""
+def problems(f: StepFields, agents: Mapping[str, AgentDefinition | None] | None = None) -> Found:
+    """Everything wrong with one step's fields that the models alone cannot tell; ``agents`` are
+    the mission's own LLM agents, which a step names ahead of registered ones."""
     out: Found = []
-    if f.agent is not None:
+    if f.agent is not None and f.agent in (agents or {}):
+        out += _agent_step(f.agent, f.input)
+        if f.runs_on is not None:
+            message = "an LLM agent's step runs in the mission's process (its turns are units)"
+            out.append((("runs_on",), "runs_on", message))
+    elif f.agent is not None:
         out += agent(f.agent, f.input, ())
     if f.compensate is not None:
         out += agent(f.compensate.agent, f.compensate.input, ("compensate",))
@@ -63,6 +73,32 @@ def agent(name: str, agent_input: Any, at: Loc) -> Found:
             message += hint(str(parts[-1]), known)
         out.append(((*at, *parts), field_name((*at, *parts)), message))
     return out
+
+
+def _agent_step(name: str, agent_input: Any) -> Found:
+    try:
+        AgentStepInput.model_validate(agent_input or {})
+    except ValidationError as exc:
+        out: Found = []
+        for err in exc.errors():
+            parts = ("input", *err["loc"])
+            message = err["msg"]
+            if err["type"] == "missing":
+                message = f"required field is missing (agent {name!r} needs a prompt)"
+            elif err["type"] == "extra_forbidden":
+                message = f"unknown field for LLM agent {name!r}, which takes: prompt"
+            elif err["type"] == "string_type" and _templated(agent_input, err["loc"]):
+                continue
+            out.append((parts, field_name(parts), message))
+        return out
+    return []
+
+
+def _templated(agent_input: Any, loc: tuple[Any, ...]) -> bool:
+    value = agent_input
+    for part in loc:
+        value = value.get(part) if isinstance(value, dict) else None
+    return isinstance(value, str) and "{{" in value
 
 
 def kinds(listed: list[str]) -> Found:

@@ -14,9 +14,11 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError, model_validator
 
+from autoagent.agents import agent_names
 from autoagent.errors import ChildNotFound, PlainError, Problem, SpecError
 from autoagent.settings import get_settings
 from autoagent.spec import step_rules
+from autoagent.spec.agents import AgentDefinition, definition_problems
 from autoagent.spec.children import locate
 from autoagent.spec.events import too_deep
 from autoagent.spec.hints import Suggestions, hint
@@ -105,6 +107,7 @@ class _Checker:
         self.mission = name if isinstance(name, str) and name else fallback
         self.params: set[str] | None = set()  # None: the params are broken, skip their checks
         self.children: dict[str, MissionSpec] = {}
+        self.agents: dict[str, AgentDefinition | None] = {}
         self.tree = Tree([])
 
     def add(self, step: str | None, fld: str | None, message: str, loc: Loc = ()) -> None:
@@ -138,11 +141,20 @@ class _Checker:
         try:
             header: MissionFields | None = MissionFields.model_validate(data)
             self.params = set(header.params)
+            self.agents = dict(header.agents)
+            tools = [t for a in header.agents.values() for t in a.tools if t.agent is not None]
+            registered = set(agent_names()) if tools else None
+            for where, message in definition_problems(header.agents, registered):
+                loc = ("agents", *where)
+                self.add(None, field_name(loc), message, loc)
         except ValidationError as exc:
             header = None
             self._shape(None, exc, data, (), MissionFields)
             raw_params = data.get("params", {})
             self.params = set(raw_params) if isinstance(raw_params, dict) else None
+            raw_agents = data.get("agents")  # broken ones are reported: steps may still name them
+            if isinstance(raw_agents, dict):
+                self.agents = dict.fromkeys(raw_agents)
         raw_steps = data.get("steps")
         limit = get_settings().max_steps
         if isinstance(raw_steps, list) and _count_steps(raw_steps) > limit:
@@ -290,7 +302,7 @@ class _Checker:
         assert f is not None
         if f.mission is not None:
             self._check_child(node)
-        for where, fld, message in step_rules.problems(f):
+        for where, fld, message in step_rules.problems(f, self.agents):
             self.add(node.label, fld, message, (*node.loc, *where))
         tree = self.tree
         scope = Scope(

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from autoagent.agents import validate_input
-from autoagent.agents.llm import _provider_error
+from autoagent.agents.chat import provider_error
 
 
 def test_a_step_gives_a_prompt_or_messages_but_not_both():
@@ -33,6 +33,6 @@ def test_a_step_gives_a_prompt_or_messages_but_not_both():
 )
 def test_provider_answers_become_error_kinds(status, kind, retryable):
     response = httpx.Response(status, json={"error": {"message": "no: key sk-123 refused"}})
-    error = _provider_error("llm m at http://x", response, "sk-123")
+    error = provider_error("llm m at http://x", response, "sk-123")
     assert (error.kind, error.retryable) == (kind, retryable)
     assert "sk-123" not in str(error) and "***" in str(error)

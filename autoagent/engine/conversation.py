@@ -1,0 +1,395 @@
+"""An LLM agent's step: the model is asked, the tools it calls run, their results go back, and
+again, until it answers without a tool call or a budget ends it (design.md §5).
+
+Every model request and every tool call is a durable unit (engine/turns.py) under the step's path,
+``turn-N/model`` and ``turn-N/call-M``; the conversation is rebuilt from their persisted results,
+so a resumed step asks the model nothing it already answered and runs no finished tool again. A
+tool marked ``approval: true`` waits for a person before each call (engine/ask.py: the same form,
+CLI and durability as an approval step); a rejection is the tool's answer. A delegate is another
+agent's conversation under the call's path; a handoff gives the conversation to another agent.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from autoagent.agents import AgentContext
+from autoagent.agents.chat import complete
+from autoagent.agents.provider import LLMProvider, load_provider
+from autoagent.engine import narrate
+from autoagent.engine.conversation_record import publish_transcript
+from autoagent.engine.results import Results
+from autoagent.engine.tool_approval import approve_call
+from autoagent.engine.toolbox import BadCall, Toolbox
+from autoagent.engine.turns import durably, model_unit, tool_unit
+from autoagent.errors import StepError
+from autoagent.spec.agents import AgentDefinition
+
+MAX_PARALLEL_CALLS = 8
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """What an agent's step is asked: the mission's agents, which one starts, and how to wait."""
+
+    agents: dict[str, AgentDefinition]
+    agent: str
+    auto_approve: bool = False
+    functions: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    """``function`` tools given as live callables (the Python API), by ``module:attr``."""
+
+
+@dataclass
+class _Spent:
+    turns: list[dict[str, Any]] = field(default_factory=list)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: float = 0.0
+    started: str | None = None
+    bad_calls: int = 0
+    output_retries: int = 0
+
+    def add(self, turn: dict[str, Any]) -> None:
+        self.turns.append(turn)
+        self.input_tokens += turn["input_tokens"]
+        self.output_tokens += turn["output_tokens"]
+        self.cost += turn["cost"]
+        self.started = self.started or turn["started_at"]
+
+
+def converse(ctx: AgentContext, job: Conversation, prompt: str) -> dict[str, Any]:
+    """Run the conversation of ``job.agent`` on ``prompt`` at ``ctx.step_path``; its output:
+    ``answer`` (the text, or the parsed JSON with an output_schema), ``content``, ``agent`` (who
+    answered), ``turns`` (per turn: agent, model, tokens, cost, tools, seconds), ``usage`` and
+    ``stopped`` (``answer``, or ``budget:<limit>`` when a budget ended it and says return)."""
+    entry = job.agents[job.agent]
+    basis = _digest(
+        {"prompt": prompt, "agents": {k: v.model_dump() for k, v in job.agents.items()}}
+    )
+    results = Results(ctx.run_id)
+    messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
+    spent = _Spent()
+    current = job.agent
+    try:
+        while True:
+            agent = job.agents[current]
+            provider = load_provider(agent.provider)
+            limit = _exhausted(entry, spent, len(spent.turns) + 1)
+            if limit is not None:
+                return _budget_end(ctx, entry, job.agent, limit, messages, spent, current)
+            n = len(spent.turns) + 1
+            here = f"{ctx.step_path}/turn-{n}"
+            toolbox = Toolbox.of(agent, job.functions)
+            turn, _ = durably(
+                model_unit,
+                results,
+                f"{here}/model",
+                {"step": basis, "agent": current},
+                partial(
+                    _ask_model, ctx, entry, agent, current, provider, toolbox, job, messages, spent
+                ),
+            )
+            messages.append(turn["message"])
+            calls = turn["message"].get("tool_calls") or []
+            spent.add({**_summary(turn), "turn": n, "tools": [c["name"] for c in calls]})
+            narrate.turn(ctx.run_id, here, spent.turns[-1])
+            if turn["stop"] == "refusal":
+                raise StepError(
+                    f"agent {current!r} refused at {here}: {turn.get('refusal') or 'no reason'}",
+                    kind="refusal",
+                    retryable=False,
+                )
+            if calls:
+                if _exhausted(entry, spent, n + 1) is not None:
+                    continue  # the budget ends it before its tools run
+                answers = _run_calls(ctx, job, toolbox, here, calls, results, basis, spent)
+                messages.extend(answers)
+                handoff = next((a["handoff"] for a in answers if a.get("handoff")), None)
+                current = handoff or current
+                continue
+            content = turn["message"].get("content") or ""
+            answer, problem = _checked(agent, content)
+            if problem is None:
+                return _output(ctx, job.agent, content, answer, current, spent, messages, "answer")
+            if spent.output_retries >= agent.output_retries:
+                raise StepError(
+                    f"agent {current!r} at {here}: its answer does not fit the output schema:"
+                    f" {problem}",
+                    kind="output",
+                    retryable=False,
+                )
+            spent.output_retries += 1
+            messages.append({"role": "user", "content": _ask_again(problem, agent)})
+    except StepError:
+        publish_transcript(ctx, job.agent, messages, spent.turns, "failed")
+        raise
+
+
+def _ask_model(
+    ctx: AgentContext,
+    entry: AgentDefinition,
+    agent: AgentDefinition,
+    name: str,
+    provider: LLMProvider,
+    toolbox: Toolbox,
+    job: Conversation,
+    messages: list[dict[str, Any]],
+    spent: _Spent,
+) -> dict[str, Any]:
+    started = datetime.now(UTC)
+    clock = time.monotonic()
+    timeout = provider.timeout_seconds
+    for left in (ctx.remaining(), _budget_left(entry, spent, started)):
+        if left is not None:
+            timeout = min(timeout, left)
+    reply = complete(
+        provider,
+        model=agent.model or provider.model,
+        system=agent.system,
+        messages=list(messages),
+        tools=toolbox.described(job.agents),
+        timeout=timeout,
+        temperature=agent.temperature,
+    )
+    return {
+        "message": reply.message,
+        "agent": name,
+        "model": reply.model,
+        "stop": reply.stop,
+        "refusal": reply.refusal,
+        "input_tokens": reply.input_tokens,
+        "output_tokens": reply.output_tokens,
+        "cost": provider.cost(reply.input_tokens, reply.output_tokens),
+        "started_at": started.isoformat(),
+        "seconds": round(time.monotonic() - clock, 4),
+    }
+
+
+def _run_calls(
+    ctx: AgentContext,
+    job: Conversation,
+    toolbox: Toolbox,
+    here: str,
+    calls: list[dict[str, Any]],
+    results: Results,
+    basis: str,
+    spent: _Spent,
+) -> list[dict[str, Any]]:
+    """Run the turn's calls (in parallel, as the model asked them together); their answers in
+    the order of the calls. Bad calls are answered with an error and counted."""
+    checked: list[tuple[int, dict[str, Any], dict[str, Any] | BadCall]] = []
+    for i, call in enumerate(calls, start=1):
+        try:
+            checked.append((i, call, toolbox.check(call["name"], call["arguments"])))
+        except BadCall as bad:
+            checked.append((i, call, bad))
+    bad = [c for c in checked if isinstance(c[2], BadCall)]
+    spent.bad_calls += len(bad)
+    agent = job.agents[job.agent]
+    if bad and spent.bad_calls > agent.tool_errors:
+        raise StepError(
+            f"agent {job.agent!r} at {here}: more than {agent.tool_errors} bad tool calls;"
+            f" the last: {bad[-1][2]}",
+            kind="tool_call",
+            retryable=False,
+        )
+
+    def answer(entry: tuple[int, dict[str, Any], dict[str, Any] | BadCall]) -> dict[str, Any]:
+        i, call, arguments = entry
+        said = {"role": "tool", "tool_call_id": call["id"], "name": call["name"]}
+        if isinstance(arguments, BadCall):
+            return {**said, "content": f"error: {arguments}", "is_error": True}
+        target = toolbox.handoffs.get(call["name"])
+        if target is not None:
+            return {**said, "content": f"Transferred to {target}.", "handoff": target}
+        path = f"{here}/call-{i}"
+        run = _call(ctx, job, toolbox, path, call["name"], arguments)
+        done, _ = durably(tool_unit, results, path, {"step": basis, "arguments": arguments}, run)
+        return {**said, **done}
+
+    if len(checked) == 1:
+        return [answer(checked[0])]
+    with ThreadPoolExecutor(max_workers=min(len(checked), MAX_PARALLEL_CALLS)) as pool:
+        return list(pool.map(_in_context(answer), checked))
+
+
+def _call(
+    ctx: AgentContext,
+    job: Conversation,
+    toolbox: Toolbox,
+    path: str,
+    name: str,
+    arguments: dict[str, Any],
+) -> Callable[[], dict[str, Any]]:
+    """The work of one checked call: its approval first when the tool asks for one, then the
+    tool; what the model is told (a failure of the tool included: it may try otherwise)."""
+
+    def work() -> dict[str, Any]:
+        clock = time.monotonic()
+        tool = toolbox.tools[name]
+        given = arguments
+        note = ""
+        if tool.approval:
+            verdict = approve_call(ctx, job.agent, path, name, arguments, job.auto_approve)
+            if not verdict.approved:
+                reason = verdict.comment or "no reason given"
+                return _said(f"A person rejected this call: {reason}", True, clock)
+            if verdict.arguments != json.dumps(arguments, sort_keys=True):
+                try:
+                    given = toolbox.check(name, verdict.arguments)
+                except BadCall as bad:
+                    return _said(f"error: the arguments a person gave: {bad}", True, clock)
+                note = f"(a person changed the arguments to {json.dumps(given)}) "
+        inner = replace(ctx, step_path=path, started=time.monotonic(), timeout=ctx.remaining())
+        try:
+            if tool.delegate is not None:
+                delegated = replace(job, agent=tool.delegate)
+                out = converse(inner, delegated, given["task"])
+                return _said(note + _text(out["answer"]), False, clock)
+            out = toolbox.run(name, given, inner)
+        except StepError as exc:
+            return _said(f"{note}error ({exc.kind}): {exc}", True, clock)
+        return _said(note + _text(out), False, clock)
+
+    return work
+
+
+def _said(content: str, is_error: bool, clock: float) -> dict[str, Any]:
+    return {
+        "content": content,
+        "is_error": is_error,
+        "seconds": round(time.monotonic() - clock, 4),
+    }
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _checked(agent: AgentDefinition, content: str) -> tuple[Any, str | None]:
+    """The answer, parsed when the agent has an output schema; and what is wrong with it."""
+    if agent.output_schema is None:
+        return content, None
+    try:
+        parsed = json.loads(_unfenced(content))
+    except ValueError as exc:
+        return None, f"it is not JSON ({exc})"
+    errors = sorted(Draft202012Validator(agent.output_schema).iter_errors(parsed), key=str)
+    if errors:
+        where = "/".join(str(p) for p in errors[0].absolute_path) or "the answer"
+        return None, f"{where}: {errors[0].message}"
+    return parsed, None
+
+
+def _unfenced(content: str) -> str:
+    """JSON a model wrapped in a markdown code fence, unwrapped."""
+    text = content.strip()
+    if text.startswith("```") and text.endswith("```"):
+        text = text.strip("`").removeprefix("json").strip()
+    return text
+
+
+def _ask_again(problem: str, agent: AgentDefinition) -> str:
+    schema = json.dumps(agent.output_schema)
+    return (
+        f"Your answer does not fit the required output: {problem}. Answer again with only a"
+        f" JSON value that meets this JSON schema: {schema}"
+    )
+
+
+def _exhausted(budget_of: AgentDefinition, spent: _Spent, next_turn: int) -> str | None:
+    """The limit of the budget that is reached before the next turn (None: go on)."""
+    budget = budget_of.budget
+    if next_turn > budget.max_turns:
+        return "max_turns"
+    if budget.max_tokens is not None and spent.input_tokens + spent.output_tokens >= (
+        budget.max_tokens
+    ):
+        return "max_tokens"
+    if budget.max_cost is not None and spent.cost >= budget.max_cost:
+        return "max_cost"
+    left = _budget_left(budget_of, spent, datetime.now(UTC))
+    if left is not None and left <= 0:
+        return "timeout"
+    return None
+
+
+def _budget_left(agent: AgentDefinition, spent: _Spent, now: datetime) -> float | None:
+    """Seconds left of the budget's wall-clock timeout, counted from the first turn."""
+    if agent.budget.timeout is None:
+        return None
+    started = datetime.fromisoformat(spent.started) if spent.started else now
+    return agent.budget.timeout - (now - started).total_seconds()
+
+
+def _budget_end(
+    ctx: AgentContext,
+    entry: AgentDefinition,
+    name: str,
+    limit: str,
+    messages: list[dict[str, Any]],
+    spent: _Spent,
+    current: str,
+) -> dict[str, Any]:
+    budget = entry.budget
+    value = getattr(budget, limit)
+    said = f"agent {name!r} of step {ctx.step_path!r} reached its budget: {limit} = {value}"
+    if budget.on_exhausted == "fail":
+        raise StepError(said, kind="budget", retryable=False)
+    narrate.budget(ctx.run_id, ctx.step_path, said)
+    last = next(
+        (m.get("content") or "" for m in reversed(messages) if m["role"] == "assistant"), ""
+    )
+    return _output(ctx, name, last, last, current, spent, messages, f"budget:{limit}")
+
+
+def _output(
+    ctx: AgentContext,
+    name: str,
+    content: str,
+    answer: Any,
+    current: str,
+    spent: _Spent,
+    messages: list[dict[str, Any]],
+    stopped: str,
+) -> dict[str, Any]:
+    publish_transcript(ctx, name, messages, spent.turns, stopped)
+    return {
+        "answer": answer,
+        "content": content,
+        "agent": current,
+        "stopped": stopped,
+        "turns": spent.turns,
+        "usage": {
+            "input_tokens": spent.input_tokens,
+            "output_tokens": spent.output_tokens,
+            "cost": round(spent.cost, 6),
+        },
+    }
+
+
+def _summary(turn: dict[str, Any]) -> dict[str, Any]:
+    keys = ("agent", "model", "input_tokens", "output_tokens", "cost", "seconds", "started_at")
+    return {k: turn[k] for k in keys}
+
+
+def _digest(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def _in_context(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``fn`` run in a copy of this thread's context (Prefect's run context lives there)."""
+    context = contextvars.copy_context()
+    return lambda value: context.copy().run(fn, value)

@@ -1,0 +1,62 @@
+"""The durable units of an LLM agent's conversation: one model request, one tool call.
+
+Each is a Prefect task run of its own, named by its path (``<step>/turn-3/model``,
+``<step>/turn-3/call-2``), its result persisted under that path and a basis (the step's input and
+agents, the agent that asks, the call's arguments; design.md §5, §6). A resumed conversation reads
+each finished unit from result storage, with no task run and no request to the model, and the
+unit in flight runs again (at-least-once). The conversation itself is rebuilt from these results:
+it is never a parameter of a flow run nor a record on the server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from prefect import task
+from prefect.utilities.annotations import quote
+
+from autoagent.engine import narrate
+from autoagent.engine.journal import keep_run
+from autoagent.engine.results import MISSING, Results, cache_key
+from autoagent.engine.storage import result_storage
+
+MODEL_TASK = "model"
+TOOL_TASK = "tool"
+
+
+def _key(context: Any, parameters: dict[str, Any]) -> str:
+    return cache_key(parameters["root_run_id"], parameters["path"], parameters["basis"])
+
+
+def _run_unit(*, root_run_id: str, path: str, basis: Any, work: Any) -> Any:
+    """The unit's work: a callable passed quoted (its inputs are not Prefect's to walk)."""
+    return work()
+
+
+_OPTIONS: dict[str, Any] = {
+    "task_run_name": "{path}",
+    "persist_result": True,
+    "result_serializer": "json",
+    "cache_key_fn": _key,
+    "refresh_cache": True,  # looked up by ``durably`` first: the engine need not look again
+    "on_completion": [keep_run],
+    "on_failure": [narrate.failed_hook, keep_run],
+}
+model_unit = task(_run_unit, name=MODEL_TASK, **_OPTIONS)
+tool_unit = task(_run_unit, name=TOOL_TASK, **_OPTIONS)
+narrate.quiet_engine(MODEL_TASK, TOOL_TASK)
+
+
+def durably(
+    unit: Any, results: Results, path: str, basis: Any, work: Callable[[], Any]
+) -> tuple[Any, bool]:
+    """The unit's persisted result if it finished before, else its work's result, run as its own
+    task run and persisted; and whether it was read back (True) or done now."""
+    found = results.read(path, basis)
+    if found is not MISSING:
+        return found, True
+    done = unit.with_options(result_storage=result_storage())(
+        root_run_id=results.root_run_id, path=path, basis=quote(basis), work=quote(work)
+    )
+    return done, False

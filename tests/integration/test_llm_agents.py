@@ -1,0 +1,283 @@
+"""LLM agents that loop over tools, on a real Prefect server against a local model server (real
+HTTP, both wire formats): tools run with the model's arguments and their results go back in
+order; bad calls, budgets, output schemas, refusals and rate limits end or go on as specified; a
+tool call waits for a person; agents delegate and hand off; the key is kept nowhere."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from autoagent.agents import tool
+from tests.missions import run_mission
+from tests.model_server import ModelServer, call, refuse, say
+
+pytestmark = [pytest.mark.integration]
+
+SECRET = f"sk-agent-{uuid.uuid4().hex}"
+
+
+@tool
+def add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+ADD = "tests.integration.test_llm_agents:add"
+
+
+@pytest.fixture(scope="module")
+def model_server() -> Iterator[ModelServer]:
+    server = ModelServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture()
+def providers(prefect_api, model_server) -> dict[str, str]:
+    """One provider block per wire format, with the same key and prices."""
+    from autoagent.agents.provider import LLMProvider
+
+    names = {}
+    for api in ("openai", "anthropic"):
+        name = f"agents-{api}-{uuid.uuid4().hex[:6]}"
+        LLMProvider(
+            endpoint=model_server.endpoint,
+            api=api,
+            model=f"{api}-model",
+            api_key=SECRET,
+            input_price=1.0,
+            output_price=2.0,
+        ).save(name)
+        names[api] = name
+    return names
+
+
+def _mission(agents: dict[str, Any], *steps: dict[str, Any]) -> dict[str, Any]:
+    return {"name": f"agents-{uuid.uuid4().hex[:6]}", "agents": agents, "steps": list(steps)}
+
+
+def _key() -> str:
+    return f"conversation-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.mark.parametrize("api", ["openai", "anthropic"])
+def test_the_agent_calls_its_tools_and_answers(providers, model_server, api, tmp_path):
+    key = _key()
+    model_server.script(
+        key,
+        call(
+            ("shell", {"command": f"echo hi >> {tmp_path}/ran; echo hi"}), ("add", {"a": 2, "b": 3})
+        ),
+        say("hi and 5", tokens=(300, 40)),
+    )
+    agent = {
+        "provider": providers[api],
+        "system": f"You help. {key}",
+        "tools": [{"agent": "shell"}, {"function": ADD}],
+    }
+    run = run_mission(
+        _mission(
+            {"helper": agent},
+            {"id": "ask", "agent": "helper", "input": {"prompt": "Say hi and add 2 and 3."}},
+        )
+    )
+    assert run.state.is_completed(), run.state.message
+    out = run.outputs()["ask"]
+    assert out["answer"] == "hi and 5" and out["stopped"] == "answer"
+    assert [t["tools"] for t in out["turns"]] == [["shell", "add"], []]
+    assert out["usage"] == {"input_tokens": 400, "output_tokens": 60, "cost": 0.00052}
+    assert model_server.seen(key) == {1: 1, 2: 1}
+    assert (tmp_path / "ran").read_text() == "hi\n"
+    first, second = (r["body"] for r in model_server.of(key))
+    if api == "openai":
+        told = {t["function"]["name"]: t["function"]["parameters"] for t in first["tools"]}
+        assert "command" in told["shell"]["properties"] and told["add"]["required"] == ["a", "b"]
+        results = second["messages"][-2:]
+        assert [(m["role"], m["tool_call_id"]) for m in results] == [
+            ("tool", "call_1_1"),
+            ("tool", "call_1_2"),
+        ]
+        assert json.loads(results[0]["content"])["stdout"] == "hi" and results[1]["content"] == "5"
+        assert first["messages"][0] == {"role": "system", "content": f"You help. {key}"}
+    else:
+        told = {t["name"]: t["input_schema"] for t in first["tools"]}
+        assert "command" in told["shell"]["properties"] and first["system"] == f"You help. {key}"
+        blocks = second["messages"][-1]["content"]
+        assert [(b["type"], b["tool_use_id"]) for b in blocks] == [
+            ("tool_result", "toolu_1_1"),
+            ("tool_result", "toolu_1_2"),
+        ]
+        assert blocks[1]["content"] == "5"
+    turn = run.step("ask/turn-1")
+    assert sorted(c.id for c in turn.children) == ["call-1", "call-2", "model"]
+    assert all(c.state == "completed" for c in turn.children)
+
+
+def test_bad_calls_go_back_to_the_model_until_too_many(providers, model_server):
+    key, strict = _key(), _key()
+    bad = [call(("add", "{not json")), call(("nope", {})), call(("add", {"a": "x", "b": 1}))]
+    model_server.script(key, *bad, say("fine"))
+    model_server.script(strict, *bad, say("fine"))
+
+    def agent(marker: str, errors: int) -> dict[str, Any]:
+        return {
+            "provider": providers["openai"],
+            "system": marker,
+            "tools": [{"function": ADD}],
+            "tool_errors": errors,
+        }
+
+    run = run_mission(
+        _mission(
+            {"lenient": agent(key, 3), "strict": agent(strict, 1)},
+            {"id": "a", "agent": "lenient", "input": {"prompt": "add"}},
+            {"id": "b", "agent": "strict", "input": {"prompt": "add"}},
+        )
+    )
+    assert run.step("a").state == "completed"
+    told = [
+        m["content"] for m in model_server.of(key)[3]["body"]["messages"] if m["role"] == "tool"
+    ]
+    assert "are not JSON" in told[0]
+    assert "there is no tool 'nope'; the tools are: add" in told[1]
+    assert "a: Input should be a valid integer" in told[2]
+    assert run.step("b").state == "failed"
+    assert "more than 1 bad tool calls" in (run.step("b").error or "")
+    assert model_server.seen(strict) == {1: 1, 2: 1}
+
+
+def test_each_budget_ends_the_step(providers, model_server):
+    loops = [call(("add", {"a": 1, "b": 1}), tokens=(500, 100)) for _ in range(6)]
+    keys = {name: _key() for name in ("turns", "tokens", "cost", "kept")}
+    for key in keys.values():
+        model_server.script(key, *loops)
+    budgets = {
+        "turns": {"max_turns": 2},
+        "tokens": {"max_tokens": 1000},
+        "cost": {"max_cost": 0.0012},  # 500 in + 100 out = 0.0007 a turn
+        "kept": {"max_turns": 3, "on_exhausted": "return"},
+    }
+    agents = {
+        name: {
+            "provider": providers["openai"],
+            "system": keys[name],
+            "tools": [{"function": ADD}],
+            "budget": budget,
+        }
+        for name, budget in budgets.items()
+    }
+    steps = [{"id": name, "agent": name, "input": {"prompt": "loop"}} for name in agents]
+    run = run_mission(_mission(agents, *steps))
+    for name, limit in (("turns", "max_turns"), ("tokens", "max_tokens"), ("cost", "max_cost")):
+        step = run.step(name)
+        assert step.state == "failed", name
+        assert f"reached its budget: {limit}" in (step.error or ""), step.error
+    assert model_server.seen(keys["turns"]) == {1: 1, 2: 1}
+    assert model_server.seen(keys["tokens"]) == {1: 1, 2: 1}  # 600, then 1200 >= 1000
+    assert model_server.seen(keys["cost"]) == {1: 1, 2: 1}  # 0.0007, then 0.0014 >= 0.0012
+    kept = run.outputs()["kept"]
+    assert kept["stopped"] == "budget:max_turns" and len(kept["turns"]) == 3
+
+
+def test_an_answer_that_misses_the_schema_is_asked_again_once(providers, model_server):
+    good, bad = _key(), _key()
+    model_server.script(
+        good, say("Here it is: title?"), say('```json\n{"title": "T", "n": 2}\n```')
+    )
+    model_server.script(bad, say("no"), say("still no"))
+    schema = {
+        "type": "object",
+        "properties": {"title": {"type": "string"}, "n": {"type": "integer"}},
+        "required": ["title", "n"],
+    }
+    agents = {
+        name: {"provider": providers["anthropic"], "system": key, "output_schema": schema}
+        for name, key in (("good", good), ("bad", bad))
+    }
+    run = run_mission(
+        _mission(
+            agents,
+            {"id": "g", "agent": "good", "input": {"prompt": "report"}},
+            {"id": "b", "agent": "bad", "input": {"prompt": "report"}},
+        )
+    )
+    assert run.outputs()["g"]["answer"] == {"title": "T", "n": 2}
+    asked_again = model_server.of(good)[1]["body"]["messages"][-1]
+    assert "does not fit the required output" in json.dumps(asked_again)
+    assert run.step("b").state == "failed" and "output schema" in (run.step("b").error or "")
+    assert model_server.seen(bad) == {1: 1, 2: 1}
+
+
+def test_a_refusal_fails_and_a_rate_limit_is_retried_by_the_policy(providers, model_server):
+    refused, limited = _key(), _key()
+    model_server.script(refused, refuse("I can't help with that."))
+    model_server.script(limited, say("after the wait", rate_limited=1))
+    agents = {
+        "refuser": {"provider": providers["openai"], "system": refused},
+        "limited": {"provider": providers["anthropic"], "system": limited},
+    }
+    run = run_mission(
+        _mission(
+            agents,
+            {"id": "r", "agent": "refuser", "input": {"prompt": "do it"}},
+            {
+                "id": "l",
+                "agent": "limited",
+                "input": {"prompt": "do it"},
+                "retries": 1,
+                "retry_on": ["rate_limit"],
+                "retry_backoff": {"base_seconds": 0.1},
+            },
+        )
+    )
+    assert run.step("r").state == "failed" and "refused" in (run.step("r").error or "")
+    assert run.outputs()["l"]["answer"] == "after the wait"
+    assert model_server.seen(limited) == {1: 2} and run.step("l").attempts == 2
+
+
+def test_a_supervisor_delegates_and_a_triage_hands_off(providers, model_server):
+    boss, expert, triage, writer = _key(), _key(), _key(), _key()
+    model_server.script(boss, call(("ask_expert", {"task": "What is 2+3?"})), say("expert says 5"))
+    model_server.script(expert, call(("add", {"a": 2, "b": 3})), say("5"))
+    model_server.script(triage, call(("transfer_to_writer", {"reason": "prose"})))
+    model_server.script(writer, say("unused"), say("A fine text."))
+    agents = {
+        "boss": {
+            "provider": providers["openai"],
+            "system": boss,
+            "tools": [{"delegate": "expert"}],
+        },
+        "expert": {
+            "provider": providers["anthropic"],
+            "system": expert,
+            "description": "an arithmetic expert",
+            "tools": [{"function": ADD}],
+        },
+        "triage": {"provider": providers["openai"], "system": triage, "handoffs": ["writer"]},
+        "writer": {"provider": providers["openai"], "system": writer},
+    }
+    run = run_mission(
+        _mission(
+            agents,
+            {"id": "solve", "agent": "boss", "input": {"prompt": "2+3?"}},
+            {"id": "route", "agent": "triage", "input": {"prompt": "Write it up."}},
+        )
+    )
+    assert run.state.is_completed(), run.state.message
+    solved = run.outputs()["solve"]
+    assert solved["answer"] == "expert says 5"
+    told = model_server.of(boss)[1]["body"]["messages"][-1]
+    assert told["role"] == "tool" and told["content"] == "5"
+    assert model_server.seen(expert) == {1: 1, 2: 1}
+    assert run.step("solve/turn-1/call-1/turn-1/call-1").state == "completed"
+    routed = run.outputs()["route"]
+    assert routed["agent"] == "writer" and routed["answer"] == "A fine text."
+    assert model_server.seen(triage) == {1: 1} and model_server.seen(writer) == {2: 1}
+    second = model_server.of(writer)[0]["body"]  # the writer's system prompt, the whole talk
+    assert second["messages"][0]["content"] == writer
+    assert [m["role"] for m in second["messages"]] == ["system", "user", "assistant", "tool"]
