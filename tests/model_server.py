@@ -29,6 +29,8 @@ class Turn:
     """Answer HTTP 429 this many times before the real answer."""
     delay: float = 0.0
     tokens: tuple[int, int] = (100, 20)
+    echo_key: bool = False
+    """Answer HTTP 401 with the key the request carried in the message (a careless provider)."""
 
 
 def say(text: str, **options: Any) -> Turn:
@@ -88,6 +90,9 @@ class ModelServer:
             if key is None or turn > len(script):
                 return 500, {"error": {"message": f"nothing scripted for turn {turn}"}}, 0.0
             said = script[turn - 1]
+            if said.echo_key:
+                given = headers.get("x-api-key") or headers.get("Authorization", "")
+                return 401, {"error": {"message": f"invalid key {given}"}}, 0.0
             if self._limited[(key, turn)] < said.rate_limited:
                 self._limited[(key, turn)] += 1
                 return 429, {"error": {"message": "rate limited, slow down"}}, 0.0

@@ -163,8 +163,11 @@ _OUR_HOOKS = {"failed_hook", "journal_task", "keep_run"}
 
 
 def quiet_engine(*quiet_tasks: str) -> None:
-    """Install the filter once (a second call finds it there)."""
+    """Install the filter once; a later call adds its task names to it."""
     for name in ("prefect.task_runs", "prefect.flow_runs"):
         engine = logging.getLogger(name)
-        if not any(isinstance(f, _QuietEngine) for f in engine.filters):
+        found = next((f for f in engine.filters if isinstance(f, _QuietEngine)), None)
+        if found is None:
             engine.addFilter(_QuietEngine(quiet_tasks))
+        else:
+            found.quiet_tasks = tuple(dict.fromkeys([*found.quiet_tasks, *quiet_tasks]))

@@ -58,6 +58,10 @@ class Results:
             return MISSING
         return record.result
 
+    def record(self, path: str, basis: Any, value: Any) -> None:
+        """Record a unit's result now; an error if it could not be (the unit is not done)."""
+        self._results().write(value, key=cache_key(self.root_run_id, path, basis))
+
     def write(self, path: str, basis: Any, value: Any) -> None:
         """Record a completed fan-out's or group's output; a failure only costs a later resume."""
         try:

@@ -2,7 +2,10 @@
 
 Each is a Prefect task run of its own, named by its path (``<step>/turn-3/model``,
 ``<step>/turn-3/call-2``), its result persisted under that path and a basis (the step's input and
-agents, the agent that asks, the call's arguments; design.md §5, §6). A resumed conversation reads
+agents, the agent that asks, the call's arguments; design.md §5, §6). The unit writes its result
+itself, at once: Prefect would stage a nested task's result in the step's transaction and commit
+it only when the step completes, so a crash mid-step lost every finished turn (the crash test
+caught it). A resumed conversation reads
 each finished unit from result storage, with no task run and no request to the model, and the
 unit in flight runs again (at-least-once). The conversation itself is rebuilt from these results:
 it is never a parameter of a flow run nor a record on the server.
@@ -14,34 +17,31 @@ from collections.abc import Callable
 from typing import Any
 
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import quote
 
 from autoagent.engine import narrate
 from autoagent.engine.journal import keep_run
-from autoagent.engine.results import MISSING, Results, cache_key
-from autoagent.engine.storage import result_storage
+from autoagent.engine.results import MISSING, Results
 
 MODEL_TASK = "model"
 TOOL_TASK = "tool"
 
 
-def _key(context: Any, parameters: dict[str, Any]) -> str:
-    return cache_key(parameters["root_run_id"], parameters["path"], parameters["basis"])
-
-
 def _run_unit(*, root_run_id: str, path: str, basis: Any, work: Any) -> Any:
-    """The unit's work: a callable passed quoted (its inputs are not Prefect's to walk)."""
-    return work()
+    """The unit's work (a callable, passed quoted: its inputs are not Prefect's to walk), its
+    result recorded before the unit counts as done."""
+    value = work()
+    Results(root_run_id).record(path, basis, value)
+    return value
 
 
 _OPTIONS: dict[str, Any] = {
     "task_run_name": "{path}",
-    "persist_result": True,
-    "result_serializer": "json",
-    "cache_key_fn": _key,
-    "refresh_cache": True,  # looked up by ``durably`` first: the engine need not look again
+    "persist_result": False,  # recorded by the unit itself (above)
+    "cache_policy": NO_CACHE,
     "on_completion": [keep_run],
-    "on_failure": [narrate.failed_hook, keep_run],
+    "on_failure": [keep_run],  # the step says why it failed, once
 }
 model_unit = task(_run_unit, name=MODEL_TASK, **_OPTIONS)
 tool_unit = task(_run_unit, name=TOOL_TASK, **_OPTIONS)
@@ -56,7 +56,5 @@ def durably(
     found = results.read(path, basis)
     if found is not MISSING:
         return found, True
-    done = unit.with_options(result_storage=result_storage())(
-        root_run_id=results.root_run_id, path=path, basis=quote(basis), work=quote(work)
-    )
+    done = unit(root_run_id=results.root_run_id, path=path, basis=quote(basis), work=quote(work))
     return done, False

@@ -6,15 +6,20 @@ tool call waits for a person; agents delegate and hand off; the key is kept nowh
 from __future__ import annotations
 
 import json
+import subprocess
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from prefect.logging.handlers import APILogWorker
 
 from autoagent.agents import tool
+from autoagent.api import answers
+from tests.background import Background
 from tests.missions import run_mission
-from tests.model_server import ModelServer, call, refuse, say
+from tests.model_server import ModelServer, Turn, call, refuse, say
 
 pytestmark = [pytest.mark.integration]
 
@@ -281,3 +286,85 @@ def test_a_supervisor_delegates_and_a_triage_hands_off(providers, model_server):
     second = model_server.of(writer)[0]["body"]  # the writer's system prompt, the whole talk
     assert second["messages"][0]["content"] == writer
     assert [m["role"] for m in second["messages"]] == ["system", "user", "assistant", "tool"]
+
+
+def test_a_tool_call_waits_for_a_person_who_approves_rejects_or_edits_it(
+    providers, model_server, tmp_path
+):
+    key, log = _key(), tmp_path / "ran.log"
+    model_server.script(
+        key,
+        call(("shell", {"command": f"echo A >> {log}"})),
+        call(("shell", {"command": f"echo B >> {log}"})),
+        call(("shell", {"command": f"echo C >> {log}"})),
+        say("done"),
+    )
+    agent = {
+        "provider": providers["anthropic"],
+        "system": key,
+        "tools": [{"agent": "shell", "approval": True}],
+    }
+    run = Background(
+        _mission({"ops": agent}, {"id": "ops", "agent": "ops", "input": {"prompt": "go"}})
+    )
+    asked = run.until_waiting("ops/turn-1/call-1/approval")
+    assert asked["title"] == "ops wants to call shell"
+    answers.approve(run.id, "ops/turn-1/call-1/approval", comment="fine")
+    run.until_waiting("ops/turn-2/call-1/approval")
+    answers.approve(run.id, "ops/turn-2/call-1/approval", approved=False, comment="not B")
+    run.until_waiting("ops/turn-3/call-1/approval")
+    edited = json.dumps({"command": f"echo EDITED >> {log}"})
+    answers.approve(run.id, "ops/turn-3/call-1/approval", fields={"arguments": edited})
+    done = run.finish()
+    assert done.state.is_completed(), done.state.message
+    assert log.read_text().split() == ["A", "EDITED"]
+    told = [r["body"]["messages"][-1]["content"][0] for r in model_server.of(key)[1:]]
+    assert [t["is_error"] for t in told] == [False, True, False]
+    assert told[1]["content"] == "A person rejected this call: not B"
+    assert told[2]["content"].startswith(f"(a person changed the arguments to {edited}) ")
+    assert model_server.seen(key) == {1: 1, 2: 1, 3: 1, 4: 1}
+    assert done.step("ops/turn-2/call-1/approval").state == "completed"
+
+
+def test_the_key_is_nowhere_the_server_or_the_results_keep(
+    providers, model_server, prefect_server, tmp_path
+):
+    from autoagent.settings import get_settings
+
+    ok, careless = _key(), _key()
+    model_server.script(ok, call(("add", {"a": 1, "b": 2})), say("3"))
+    model_server.script(careless, Turn(echo_key=True))
+    agents = {
+        "ok": {"provider": providers["anthropic"], "system": ok, "tools": [{"function": ADD}]},
+        "careless": {"provider": providers["openai"], "system": careless},
+    }
+    run = run_mission(
+        _mission(
+            agents,
+            {"id": "fine", "agent": "ok", "input": {"prompt": "add"}},
+            {"id": "leaky", "agent": "careless", "input": {"prompt": "hi"}},
+        )
+    )
+    assert run.step("fine").state == "completed"
+    assert run.step("leaky").state == "failed" and "invalid key" in (run.step("leaky").error or "")
+    sent = [r["headers"] for r in model_server.of(ok) + model_server.of(careless)]
+    assert [h.get("x-api-key") or h.get("Authorization") for h in sent] == [
+        SECRET,
+        SECRET,
+        f"Bearer {SECRET}",
+    ]
+    APILogWorker.drain_all(timeout=10)
+    dump = subprocess.run(
+        ["pg_dump", "-h", "127.0.0.1", "-U", "postgres", prefect_server.database],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert run.id in dump  # the dump holds this run's records
+    assert (
+        "invalid key Bearer ***" in dump
+    )  # the failure's message, scrubbed, is in the server's records
+    assert SECRET not in dump
+    results = [p for p in Path(get_settings().results_dir).rglob("*") if p.is_file()]
+    assert results, "no persisted results: nothing was searched"
+    assert not [p for p in results if SECRET in p.read_text(errors="replace")]
