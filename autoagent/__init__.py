@@ -1,6 +1,7 @@
 """AutoAgent: long multi-agent missions on Prefect, durable across crashes.
 
 Missions as code: ``@mission``, ``@step`` / ``step(...)``, ``sub_mission``, ``run``, ``run_spec``;
+LLM agents: ``Agent(...)``, ``Tool(...)`` and ``@tool`` functions, ``agent.run(prompt)``;
 waits: ``approval``, ``event`` and ``wait`` (a deployed mission suspends at them); answers:
 ``approve`` and ``signal``; from a notebook: ``problems``, ``start``, ``report``. The CLI
 (``autoagent``) runs, inspects and answers missions written as specs or code.
@@ -15,7 +16,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from autoagent.agents.python import tool
     from autoagent.api.answers import approve, signal
+    from autoagent.api.llm_agents import Agent, Tool
     from autoagent.api.missions import mission, run, run_spec, sub_mission
     from autoagent.api.notebook import Report, Running, problems, report, start
     from autoagent.api.runs import Finished
@@ -23,6 +26,9 @@ if TYPE_CHECKING:
     from autoagent.api.waits import approval, event, wait
 
 _HOMES = {
+    "Agent": "autoagent.api.llm_agents",
+    "Tool": "autoagent.api.llm_agents",
+    "tool": "autoagent.agents.python",
     "Finished": "autoagent.api.runs",
     "StepFunction": "autoagent.api.steps",
     "mission": "autoagent.api.missions",
@@ -43,10 +49,12 @@ _HOMES = {
 }
 
 __all__ = [
+    "Agent",
     "Finished",
     "Report",
     "Running",
     "StepFunction",
+    "Tool",
     "approval",
     "approve",
     "event",
@@ -59,6 +67,7 @@ __all__ = [
     "start",
     "step",
     "sub_mission",
+    "tool",
     "wait",
 ]
 

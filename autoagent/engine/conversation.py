@@ -22,18 +22,18 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from jsonschema import Draft202012Validator
-
 from autoagent.agents import AgentContext
 from autoagent.agents.chat import complete
 from autoagent.agents.provider import LLMProvider, load_provider
 from autoagent.engine import narrate
+from autoagent.engine.agent_budget import BudgetReached, Spent, exhausted, time_left
 from autoagent.engine.conversation_record import publish_transcript
+from autoagent.engine.final_answer import ask_again, checked
 from autoagent.engine.results import Results
 from autoagent.engine.tool_approval import approve_call
 from autoagent.engine.toolbox import BadCall, Toolbox
 from autoagent.engine.turns import durably, model_unit, tool_unit
-from autoagent.errors import StepError
+from autoagent.errors import StepError, StepTimeout
 from autoagent.spec.agents import AgentDefinition
 
 MAX_PARALLEL_CALLS = 8
@@ -48,24 +48,9 @@ class Conversation:
     auto_approve: bool = False
     functions: dict[str, Callable[..., Any]] = field(default_factory=dict)
     """``function`` tools given as live callables (the Python API), by ``module:attr``."""
-
-
-@dataclass
-class _Spent:
-    turns: list[dict[str, Any]] = field(default_factory=list)
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cost: float = 0.0
-    started: str | None = None
-    bad_calls: int = 0
-    output_retries: int = 0
-
-    def add(self, turn: dict[str, Any]) -> None:
-        self.turns.append(turn)
-        self.input_tokens += turn["input_tokens"]
-        self.output_tokens += turn["output_tokens"]
-        self.cost += turn["cost"]
-        self.started = self.started or turn["started_at"]
+    run_mission: Callable[[str, dict[str, Any], dict[str, Any]], Any] | None = None
+    """Runs a ``mission`` tool's spec (path, dumped spec, params) as a sub-mission at the call's
+    path; its outputs by step id. Given by the caller, which knows how groups run."""
 
 
 def converse(ctx: AgentContext, job: Conversation, prompt: str) -> dict[str, Any]:
@@ -79,27 +64,27 @@ def converse(ctx: AgentContext, job: Conversation, prompt: str) -> dict[str, Any
     )
     results = Results(ctx.run_id)
     messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
-    spent = _Spent()
+    spent = Spent()
     current = job.agent
     try:
         while True:
             agent = job.agents[current]
             provider = load_provider(agent.provider)
-            limit = _exhausted(entry, spent, len(spent.turns) + 1)
+            limit = exhausted(entry, spent, len(spent.turns) + 1)
             if limit is not None:
                 return _budget_end(ctx, entry, job.agent, limit, messages, spent, current)
             n = len(spent.turns) + 1
             here = f"{ctx.step_path}/turn-{n}"
             toolbox = Toolbox.of(agent, job.functions)
-            turn, _ = durably(
-                model_unit,
-                results,
-                f"{here}/model",
-                {"step": basis, "agent": current},
-                partial(
-                    _ask_model, ctx, entry, agent, current, provider, toolbox, job, messages, spent
-                ),
+            ask = partial(
+                _ask_model, ctx, entry, agent, current, provider, toolbox, job, messages, spent
             )
+            try:
+                turn, _ = durably(
+                    model_unit, results, f"{here}/model", {"step": basis, "agent": current}, ask
+                )
+            except BudgetReached as reached:
+                return _budget_end(ctx, entry, job.agent, reached.limit, messages, spent, current)
             messages.append(turn["message"])
             calls = turn["message"].get("tool_calls") or []
             spent.add({**_summary(turn), "turn": n, "tools": [c["name"] for c in calls]})
@@ -111,7 +96,7 @@ def converse(ctx: AgentContext, job: Conversation, prompt: str) -> dict[str, Any
                     retryable=False,
                 )
             if calls:
-                if _exhausted(entry, spent, n + 1) is not None:
+                if exhausted(entry, spent, n + 1) is not None:
                     continue  # the budget ends it before its tools run
                 answers = _run_calls(ctx, job, toolbox, here, calls, results, basis, spent)
                 messages.extend(answers)
@@ -119,7 +104,7 @@ def converse(ctx: AgentContext, job: Conversation, prompt: str) -> dict[str, Any
                 current = handoff or current
                 continue
             content = turn["message"].get("content") or ""
-            answer, problem = _checked(agent, content)
+            answer, problem = checked(agent, content)
             if problem is None:
                 return _output(ctx, job.agent, content, answer, current, spent, messages, "answer")
             if spent.output_retries >= agent.output_retries:
@@ -130,7 +115,7 @@ def converse(ctx: AgentContext, job: Conversation, prompt: str) -> dict[str, Any
                     retryable=False,
                 )
             spent.output_retries += 1
-            messages.append({"role": "user", "content": _ask_again(problem, agent)})
+            messages.append({"role": "user", "content": ask_again(problem, agent)})
     except StepError:
         publish_transcript(ctx, job.agent, messages, spent.turns, "failed")
         raise
@@ -145,23 +130,29 @@ def _ask_model(
     toolbox: Toolbox,
     job: Conversation,
     messages: list[dict[str, Any]],
-    spent: _Spent,
+    spent: Spent,
 ) -> dict[str, Any]:
     started = datetime.now(UTC)
     clock = time.monotonic()
     timeout = provider.timeout_seconds
-    for left in (ctx.remaining(), _budget_left(entry, spent, started)):
+    step_left, budget_left = ctx.remaining(), time_left(entry, spent, started)
+    for left in (step_left, budget_left):
         if left is not None:
             timeout = min(timeout, left)
-    reply = complete(
-        provider,
-        model=agent.model or provider.model,
-        system=agent.system,
-        messages=list(messages),
-        tools=toolbox.described(job.agents),
-        timeout=timeout,
-        temperature=agent.temperature,
-    )
+    try:
+        reply = complete(
+            provider,
+            model=agent.model or provider.model,
+            system=agent.system,
+            messages=list(messages),
+            tools=toolbox.described(job.agents),
+            timeout=timeout,
+            temperature=agent.temperature,
+        )
+    except StepTimeout:
+        if budget_left is not None and timeout == budget_left:
+            raise BudgetReached("timeout") from None
+        raise
     return {
         "message": reply.message,
         "agent": name,
@@ -184,7 +175,7 @@ def _run_calls(
     calls: list[dict[str, Any]],
     results: Results,
     basis: str,
-    spent: _Spent,
+    spent: Spent,
 ) -> list[dict[str, Any]]:
     """Run the turn's calls (in parallel, as the model asked them together); their answers in
     the order of the calls. Bad calls are answered with an error and counted."""
@@ -257,7 +248,11 @@ def _call(
                 delegated = replace(job, agent=tool.delegate)
                 out = converse(inner, delegated, given["task"])
                 return _said(note + _text(out["answer"]), False, clock)
-            out = toolbox.run(name, given, inner)
+            if tool.mission is not None:
+                assert job.run_mission is not None, "a mission tool needs a mission runner"
+                out = job.run_mission(path, tool.child or {}, {**given, **tool.input})
+            else:
+                out = toolbox.run(name, given, inner)
         except StepError as exc:
             return _said(f"{note}error ({exc.kind}): {exc}", True, clock)
         return _said(note + _text(out), False, clock)
@@ -277,69 +272,13 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def _checked(agent: AgentDefinition, content: str) -> tuple[Any, str | None]:
-    """The answer, parsed when the agent has an output schema; and what is wrong with it."""
-    if agent.output_schema is None:
-        return content, None
-    try:
-        parsed = json.loads(_unfenced(content))
-    except ValueError as exc:
-        return None, f"it is not JSON ({exc})"
-    errors = sorted(Draft202012Validator(agent.output_schema).iter_errors(parsed), key=str)
-    if errors:
-        where = "/".join(str(p) for p in errors[0].absolute_path) or "the answer"
-        return None, f"{where}: {errors[0].message}"
-    return parsed, None
-
-
-def _unfenced(content: str) -> str:
-    """JSON a model wrapped in a markdown code fence, unwrapped."""
-    text = content.strip()
-    if text.startswith("```") and text.endswith("```"):
-        text = text.strip("`").removeprefix("json").strip()
-    return text
-
-
-def _ask_again(problem: str, agent: AgentDefinition) -> str:
-    schema = json.dumps(agent.output_schema)
-    return (
-        f"Your answer does not fit the required output: {problem}. Answer again with only a"
-        f" JSON value that meets this JSON schema: {schema}"
-    )
-
-
-def _exhausted(budget_of: AgentDefinition, spent: _Spent, next_turn: int) -> str | None:
-    """The limit of the budget that is reached before the next turn (None: go on)."""
-    budget = budget_of.budget
-    if next_turn > budget.max_turns:
-        return "max_turns"
-    if budget.max_tokens is not None and spent.input_tokens + spent.output_tokens >= (
-        budget.max_tokens
-    ):
-        return "max_tokens"
-    if budget.max_cost is not None and spent.cost >= budget.max_cost:
-        return "max_cost"
-    left = _budget_left(budget_of, spent, datetime.now(UTC))
-    if left is not None and left <= 0:
-        return "timeout"
-    return None
-
-
-def _budget_left(agent: AgentDefinition, spent: _Spent, now: datetime) -> float | None:
-    """Seconds left of the budget's wall-clock timeout, counted from the first turn."""
-    if agent.budget.timeout is None:
-        return None
-    started = datetime.fromisoformat(spent.started) if spent.started else now
-    return agent.budget.timeout - (now - started).total_seconds()
-
-
 def _budget_end(
     ctx: AgentContext,
     entry: AgentDefinition,
     name: str,
     limit: str,
     messages: list[dict[str, Any]],
-    spent: _Spent,
+    spent: Spent,
     current: str,
 ) -> dict[str, Any]:
     budget = entry.budget
@@ -360,7 +299,7 @@ def _output(
     content: str,
     answer: Any,
     current: str,
-    spent: _Spent,
+    spent: Spent,
     messages: list[dict[str, Any]],
     stopped: str,
 ) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pydantic
+from jsonschema import Draft202012Validator
 
 from autoagent.agents import AgentContext, get_agent, run_agent
 from autoagent.agents.chat import Tool
@@ -87,6 +88,12 @@ class Toolbox:
             if not isinstance(given.get("task"), str) or not given["task"].strip():
                 raise BadCall(f"{name!r} needs a `task`: what to do, with what it needs to know")
             return {"task": given["task"]}
+        if tool.mission is not None:
+            errors = list(Draft202012Validator(self._schema(tool)).iter_errors(given))
+            if errors:
+                said = "; ".join(sorted(e.message for e in errors))
+                raise BadCall(f"the arguments of {name!r} are not valid: {said}")
+            return given
         try:
             if tool.agent is not None:
                 model = get_agent(tool.agent).input_model
@@ -120,7 +127,14 @@ class Toolbox:
                 "properties": {"task": {"type": "string", "description": "What to do."}},
                 "required": ["task"],
             }
-        if tool.agent is not None:
+        if tool.mission is not None:
+            params = (tool.child or {}).get("params") or {}
+            schema = {
+                "type": "object",
+                "properties": {k: _json_type(v) for k, v in params.items()},
+                "additionalProperties": False,
+            }
+        elif tool.agent is not None:
             schema = get_agent(tool.agent).input_model.model_json_schema()
         else:
             schema = _signature_model(self._function(tool)).model_json_schema()
@@ -137,10 +151,24 @@ class Toolbox:
         if tool.delegate is not None:
             about = agents[tool.delegate].description or f"the agent {tool.delegate!r}"
             return f"Ask {about} to do a task; its answer comes back."
+        if tool.mission is not None:
+            child = tool.child or {}
+            about = child.get("description") or f"the mission {child.get('name', tool.mission)!r}"
+            return f"Run {about} with these params; its steps' outputs come back."
         if tool.agent is not None:
             agent = get_agent(tool.agent)
             return (type(agent).__doc__ or f"The {tool.agent} agent.").strip().splitlines()[0]
         return (inspect.getdoc(self._function(tool)) or tool.tool_name).strip()
+
+
+def _json_type(default: Any) -> dict[str, Any]:
+    """A mission param's JSON schema, from its default value's type (None: any value)."""
+    kinds = [(bool, "boolean"), (int, "integer"), (float, "number"), (str, "string")]
+    kinds += [(list, "array"), (dict, "object")]
+    for kind, name in kinds:
+        if isinstance(default, kind):
+            return {"type": name, "default": default}
+    return {}
 
 
 def function_name(fn: Callable[..., Any]) -> str:

@@ -35,9 +35,9 @@ from autoagent.engine.results import MISSING
 from autoagent.engine.scope import NO_ITEM, Scope
 from autoagent.engine.step import StepCall, run_step, step_task
 from autoagent.engine.waiting import WaitingUnits
-from autoagent.errors import ExpressionError
+from autoagent.errors import ExpressionError, StepError
 from autoagent.server.status import run_seconds
-from autoagent.spec import Step
+from autoagent.spec import MissionSpec, Step
 from autoagent.spec.lineage import upstream
 
 
@@ -181,8 +181,33 @@ class StepUnits(WaitingUnits):
         if step.agent not in self.scope.agents:
             return None
         return Conversation(
-            agents=self.scope.agents, agent=step.agent, auto_approve=self.scope.auto_approve
+            agents=self.scope.agents,
+            agent=step.agent,
+            auto_approve=self.scope.auto_approve,
+            run_mission=self._mission_tool,
         )
+
+    def _mission_tool(self, path: str, spec: dict[str, Any], params: dict[str, Any]) -> Any:
+        """A ``mission`` tool's call: the spec's steps as a group subflow at the call's path (the
+        model's params are values, never rendered as templates); its outputs by step id."""
+        child = MissionSpec.model_validate(spec)
+        scope = replace(
+            self.scope,
+            mission=child.name,
+            params={**child.params, **params},
+            defaults=child.defaults,
+            agents=dict(child.agents),
+            prefix=path + "/",
+            outputs={},
+            item=NO_ITEM,
+            resuming=True,  # a call run again after a crash reads its finished steps
+        )
+        step = Step.model_construct(id=path.rsplit("/", 1)[-1], mission=child.name, child=child)
+        state = self.run_group(step, scope, [])
+        if not state.is_completed():
+            exc = state_value(state, raise_on_failure=False)
+            raise StepError(str(exc), kind=getattr(exc, "kind", "error"), retryable=False)
+        return state_value(state)
 
     def _task_for(self, step: Step, policy: RetryPolicy) -> Any:
         """The step task with this step's policy, built once per step (not once per item)."""

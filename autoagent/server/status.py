@@ -280,6 +280,18 @@ def _turns(
                 child.children.append(asked)
             inner = [m for m in names if m.startswith(f"{here}/turn-")]
             child.children += _turns(here, inner, by_path, ended) if inner else []
+            ran = sorted(  # a mission tool's steps
+                {
+                    m
+                    for m in names
+                    if m.startswith(f"{here}/") and m.count("/") == here.count("/") + 1
+                }
+                - {f"{here}/approval"}
+            )
+            for step in ran:
+                done = StepStatus(path=step, id=step.rsplit("/", 1)[1], kind="agent")
+                _from_task_runs(done, by_path[step])
+                child.children.append(done)
             turn.children.append(child)
         _join(turn, ended)
         turns.append(turn)

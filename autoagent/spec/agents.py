@@ -38,29 +38,35 @@ class Budget(_Strict):
 
 
 class ToolDefinition(_Strict):
-    """One tool the model may call: exactly one of ``agent``, ``function`` or ``delegate``."""
+    """One tool the model may call: exactly one of ``agent``, ``function``, ``delegate`` or
+    ``mission`` (a spec file run as a sub-mission; the model gives its params)."""
 
     agent: str | None = None
     function: str | None = Field(None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
     delegate: str | None = None
+    mission: str | None = None
+    child: dict[str, Any] | None = None
+    """A ``mission`` tool's spec, inlined by validation (a dumped spec)."""
     name: str | None = None
     """The name the model sees (default: the agent's, the function's or ``ask_<delegate>``)."""
     description: str = ""
     input: dict[str, Any] = Field(default_factory=dict)
-    """Fixed input fields of an ``agent`` tool: set on every call, hidden from the model."""
+    """Fixed input fields of an ``agent`` tool (params of a ``mission`` tool): set on every
+    call, hidden from the model."""
     approval: bool = False
     """Each call waits for a person (approve, reject with a reason, or edit the arguments)."""
 
     @model_validator(mode="after")
     def _exactly_one(self) -> ToolDefinition:
-        given = [k for k in ("agent", "function", "delegate") if getattr(self, k) is not None]
+        kinds = ("agent", "function", "delegate", "mission")
+        given = [k for k in kinds if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError(
-                "a tool names exactly one of agent, function or delegate"
+                "a tool names exactly one of agent, function, delegate or mission"
                 + (f" (it names {', '.join(given)})" if given else "")
             )
-        if self.input and self.agent is None:
-            raise ValueError("only an agent tool takes fixed `input`")
+        if self.input and self.agent is None and self.mission is None:
+            raise ValueError("only an agent or a mission tool takes fixed `input`")
         return self
 
     @field_validator("name")
@@ -78,6 +84,9 @@ class ToolDefinition(_Strict):
             return f"ask_{self.delegate}"
         if self.function:
             return self.function.rpartition(":")[2].rpartition(".")[2]
+        if self.mission:
+            stem = self.mission.replace("\\", "/").rsplit("/", 1)[-1].split(".")[0]
+            return re.sub(r"[^A-Za-z0-9_-]", "_", stem)[:64] or "mission"
         return str(self.agent)
 
 

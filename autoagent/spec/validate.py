@@ -108,6 +108,7 @@ class _Checker:
         self.params: set[str] | None = set()  # None: the params are broken, skip their checks
         self.children: dict[str, MissionSpec] = {}
         self.agents: dict[str, AgentDefinition | None] = {}
+        self.tool_missions: dict[tuple[str, int], MissionSpec] = {}
         self.tree = Tree([])
 
     def add(self, step: str | None, fld: str | None, message: str, loc: Loc = ()) -> None:
@@ -147,6 +148,7 @@ class _Checker:
             for where, message in definition_problems(header.agents, registered):
                 loc = ("agents", *where)
                 self.add(None, field_name(loc), message, loc)
+            self._check_tool_missions(header.agents)
         except ValidationError as exc:
             header = None
             self._shape(None, exc, data, (), MissionFields)
@@ -186,6 +188,7 @@ class _Checker:
         if self.problems or header is None:
             return None
         self._inline_children(data["steps"], "")
+        self._inline_tool_missions(data)
         try:
             return MissionSpec.model_validate(data)
         except ValidationError as exc:  # a rule the walk missed: still a SpecError, never a crash
@@ -349,6 +352,39 @@ class _Checker:
                 (*node.loc, "params", name),
             )
         self.children[node.path] = child
+
+    def _check_tool_missions(self, agents: dict[str, AgentDefinition]) -> None:
+        """A ``mission`` tool names a spec that validates (read once, kept for inlining)."""
+        for name, agent in agents.items():
+            for i, tool in enumerate(agent.tools):
+                if tool.mission is None or tool.child is not None:
+                    continue
+                loc = ("agents", name, "tools", i, "mission")
+                fld = field_name(loc)
+                try:
+                    path = locate(tool.mission, self.base_dir, self.root)
+                except ChildNotFound as exc:
+                    self.add(None, fld, str(exc), loc)
+                    continue
+                if str(path) in self.seen:
+                    self.add(None, fld, f"mission {tool.mission!r} includes itself", loc)
+                    continue
+                try:
+                    child = _validate(
+                        read_file(path),
+                        base_dir=path.parent,
+                        _seen=self.seen | {str(path)},
+                        _root=self.root,
+                    )
+                except SpecError as exc:
+                    for p in exc.problems:
+                        self.add(None, fld, f"in mission {tool.mission!r}: {p}", loc)
+                    continue
+                self.tool_missions[(name, i)] = child
+
+    def _inline_tool_missions(self, data: dict[str, Any]) -> None:
+        for (name, i), child in self.tool_missions.items():
+            data["agents"][name]["tools"][i]["child"] = child.model_dump(mode="json")
 
     def _inline_children(self, raw_steps: list[dict[str, Any]], prefix: str) -> None:
         for raw in raw_steps:

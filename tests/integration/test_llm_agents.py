@@ -158,14 +158,17 @@ def test_bad_calls_go_back_to_the_model_until_too_many(providers, model_server):
 
 def test_each_budget_ends_the_step(providers, model_server):
     loops = [call(("add", {"a": 1, "b": 1}), tokens=(500, 100)) for _ in range(6)]
-    keys = {name: _key() for name in ("turns", "tokens", "cost", "kept")}
+    keys = {name: _key() for name in ("turns", "tokens", "cost", "kept", "time")}
     for key in keys.values():
         model_server.script(key, *loops)
+    slow = call(("add", {"a": 1, "b": 1}), delay=10)
+    model_server.script(keys["time"], call(("add", {"a": 1, "b": 1}), delay=0.5), slow)
     budgets = {
         "turns": {"max_turns": 2},
         "tokens": {"max_tokens": 1000},
         "cost": {"max_cost": 0.0012},  # 500 in + 100 out = 0.0007 a turn
         "kept": {"max_turns": 3, "on_exhausted": "return"},
+        "time": {"timeout": 2},  # the second request is cut when the budget's time is out
     }
     agents = {
         name: {
@@ -178,7 +181,8 @@ def test_each_budget_ends_the_step(providers, model_server):
     }
     steps = [{"id": name, "agent": name, "input": {"prompt": "loop"}} for name in agents]
     run = run_mission(_mission(agents, *steps))
-    for name, limit in (("turns", "max_turns"), ("tokens", "max_tokens"), ("cost", "max_cost")):
+    ends = [("turns", "max_turns"), ("tokens", "max_tokens"), ("cost", "max_cost")]
+    for name, limit in [*ends, ("time", "timeout")]:
         step = run.step(name)
         assert step.state == "failed", name
         assert f"reached its budget: {limit}" in (step.error or ""), step.error
@@ -368,3 +372,132 @@ def test_the_key_is_nowhere_the_server_or_the_results_keep(
     results = [p for p in Path(get_settings().results_dir).rglob("*") if p.is_file()]
     assert results, "no persisted results: nothing was searched"
     assert not [p for p in results if SECRET in p.read_text(errors="replace")]
+
+
+def test_the_same_agents_in_code_and_as_a_spec_give_the_same_status_tree(providers, model_server):
+    from autoagent import Agent, Tool, mission
+    from tests.missions import read_status
+
+    def script() -> tuple[str, str]:
+        boss, expert = _key(), _key()
+        model_server.script(
+            boss,
+            call(("ask_expert", {"task": "2+3?"}), ("shell", {"command": "echo hi"})),
+            say("5 and hi"),
+        )
+        model_server.script(expert, call(("add", {"a": 2, "b": 3})), say("5"))
+        return boss, expert
+
+    boss, expert = script()
+    spec_run = run_mission(
+        _mission(
+            {
+                "boss": {
+                    "provider": providers["openai"],
+                    "system": boss,
+                    "tools": [{"delegate": "expert"}, {"agent": "shell", "name": "shell"}],
+                },
+                "expert": {
+                    "provider": providers["openai"],
+                    "system": expert,
+                    "tools": [{"function": ADD}],
+                },
+            },
+            {"id": "solve", "agent": "boss", "input": {"prompt": "go"}},
+        )
+    )
+    boss, expert = script()
+    expert_agent = Agent("expert", provider=providers["openai"], system=expert, tools=[add])
+    boss_agent = Agent(
+        "boss", provider=providers["openai"], system=boss, tools=[expert_agent, Tool("shell")]
+    )
+
+    @mission(name=f"code-agents-{uuid.uuid4().hex[:6]}")
+    def solve() -> Any:
+        return boss_agent.run("go", step="solve")
+
+    state = solve(return_state=True)
+    assert state.is_completed(), state.message
+    assert state.result()["answer"] == "5 and hi"
+    code_tree = read_status(str(state.state_details.flow_run_id))
+
+    def shape(tree: Any) -> list[tuple[str, str]]:
+        return [(s.path, s.state) for s in tree.walk()]
+
+    assert shape(code_tree) == shape(spec_run.status)
+    assert ("solve/turn-1/call-1/turn-1/call-1", "completed") in shape(code_tree)
+    assert model_server.seen(boss) == {1: 1, 2: 1} and model_server.seen(expert) == {1: 1, 2: 1}
+
+
+def test_an_agent_in_code_is_checked_before_it_runs(prefect_api):
+    from autoagent import Agent
+    from autoagent.errors import AutoAgentError
+
+    with pytest.raises(AutoAgentError, match=r"agent 'bad': budget\.max_turns"):
+        Agent("bad", max_turns=0)
+    with pytest.raises(AutoAgentError, match="is not a tool: decorate it"):
+        Agent("plain", tools=[len])
+    with pytest.raises(AutoAgentError, match="agent 'Bad Name'"):
+        Agent("Bad Name")
+
+
+def test_a_spec_file_is_a_tool_run_as_a_sub_mission(providers, model_server, tmp_path):
+    key, log = _key(), tmp_path / "packed.log"
+    (tmp_path / "pack.yaml").write_text(
+        json.dumps(
+            {
+                "name": "pack",
+                "description": "packing a box",
+                "params": {"label": "none", "count": 1},
+                "steps": [
+                    {
+                        "id": "box",
+                        "agent": "shell",
+                        "input": {"command": f"echo {{{{ params.label }}}} >> {log}; echo boxed"},
+                    },
+                    {
+                        "id": "twice",
+                        "agent": "echo",
+                        "needs": ["box"],
+                        "input": {"value": "{{ params.count * 2 }}"},
+                    },
+                ],
+            }
+        )
+    )
+    model_server.script(
+        key,
+        call(("pack", {"label": "ok", "count": 4})),
+        call(("pack", {"label": "x", "colour": "red"})),
+        say("packed"),
+    )
+    spec = tmp_path / "main.yaml"
+    spec.write_text(
+        json.dumps(
+            _mission(
+                {
+                    "packer": {
+                        "provider": providers["openai"],
+                        "system": key,
+                        "tools": [{"mission": "pack.yaml"}],
+                    }
+                },
+                {"id": "job", "agent": "packer", "input": {"prompt": "pack it"}},
+            )
+        )
+    )
+    from autoagent.spec import load
+    from tests.missions import run_loaded
+
+    run = run_loaded(load(spec))
+    assert run.state.is_completed(), run.state.message
+    assert log.read_text().split() == ["ok"]  # the bad call never ran
+    first, second = (r["body"] for r in model_server.of(key)[1:])
+    result = json.loads(first["messages"][-1]["content"])
+    assert result["twice"] == 8 and result["box"]["stdout"] == "boxed"
+    assert "not valid" in second["messages"][-1]["content"]
+    told = model_server.of(key)[0]["body"]["tools"][0]["function"]
+    assert told["parameters"]["properties"]["count"] == {"type": "integer", "default": 1}
+    assert "packing a box" in told["description"]
+    assert run.step("job/turn-1/call-1").state == "completed"
+    assert run.step("job/turn-1/call-1/twice").state == "completed"
