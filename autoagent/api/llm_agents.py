@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pydantic
+from prefect.context import FlowRunContext
+from prefect.exceptions import Pause
 from prefect.settings import PREFECT_API_URL
 from prefect.utilities.annotations import quote
 
@@ -27,8 +29,10 @@ from autoagent.engine.outcome import state_value
 from autoagent.engine.policy import RetryPolicy
 from autoagent.engine.scope import Scope
 from autoagent.engine.step import StepCall, step_task
+from autoagent.engine.suspend import suspends
 from autoagent.engine.toolbox import function_name
 from autoagent.errors import AutoAgentError, StepError
+from autoagent.server.client import read_run
 from autoagent.spec import MissionSpec, load, validate_data
 from autoagent.spec.agents import AGENT_NAME, AgentDefinition, definition_problems
 
@@ -180,10 +184,19 @@ class Agent:
                 agent=self.name,
                 auto_approve=auto_approve,
                 functions=functions,
+                suspends=_suspends(),
                 run_mission=partial(_run_mission_tool, scope),
             ),
         )
-        return runner(call=quote(call))
+        state = runner(call=quote(call), return_state=True)
+        if state.is_paused():  # a tool call's approval suspended the deployed run
+            raise Pause(state=read_run(scope.root_run_id).state)
+        return state.result()
+
+
+def _suspends() -> bool:
+    context = FlowRunContext.get()
+    return context is not None and context.flow_run is not None and suspends(context.flow_run)
 
 
 def _run_mission_tool(

@@ -48,6 +48,8 @@ class Conversation:
     auto_approve: bool = False
     functions: dict[str, Callable[..., Any]] = field(default_factory=dict)
     """``function`` tools given as live callables (the Python API), by ``module:attr``."""
+    suspends: bool = False
+    """A deployed run: a tool call's approval ends the process until answered."""
     run_mission: Callable[[str, dict[str, Any], dict[str, Any]], Any] | None = None
     """Runs a ``mission`` tool's spec (path, dumped spec, params) as a sub-mission at the call's
     path; its outputs by step id. Given by the caller, which knows how groups run."""
@@ -205,7 +207,28 @@ def _run_calls(
         if target is not None:
             return {**said, "content": f"Transferred to {target}.", "handoff": target}
         path = f"{here}/call-{i}"
-        run = _call(ctx, job, toolbox, path, call["name"], arguments)
+        note = ""
+        if toolbox.tools[call["name"]].approval:  # before the tool's unit: it may suspend
+            verdict = approve_call(
+                ctx,
+                path,
+                call["name"],
+                arguments,
+                agent=job.agent,
+                auto_approve=job.auto_approve,
+                suspends=job.suspends,
+            )
+            if not verdict.approved:
+                told = f"A person rejected this call: {verdict.comment or 'no reason given'}"
+                return {**said, "content": told, "is_error": True}
+            if verdict.arguments != json.dumps(arguments, sort_keys=True):
+                try:
+                    arguments = toolbox.check(call["name"], verdict.arguments)
+                except BadCall as bad:
+                    told = f"error: the arguments a person gave: {bad}"
+                    return {**said, "content": told, "is_error": True}
+                note = f"(a person changed the arguments to {json.dumps(arguments)}) "
+        run = _call(ctx, job, toolbox, path, call["name"], arguments, note)
         done, _ = durably(tool_unit, results, path, {"step": basis, "arguments": arguments}, run)
         return {**said, **done}
 
@@ -221,27 +244,15 @@ def _call(
     toolbox: Toolbox,
     path: str,
     name: str,
-    arguments: dict[str, Any],
+    given: dict[str, Any],
+    note: str,
 ) -> Callable[[], dict[str, Any]]:
-    """The work of one checked call: its approval first when the tool asks for one, then the
-    tool; what the model is told (a failure of the tool included: it may try otherwise)."""
+    """The work of one checked (and approved) call; what the model is told, a failure of the
+    tool included (it may try otherwise). ``note`` says a person changed the arguments."""
 
     def work() -> dict[str, Any]:
         clock = time.monotonic()
         tool = toolbox.tools[name]
-        given = arguments
-        note = ""
-        if tool.approval:
-            verdict = approve_call(ctx, job.agent, path, name, arguments, job.auto_approve)
-            if not verdict.approved:
-                reason = verdict.comment or "no reason given"
-                return _said(f"A person rejected this call: {reason}", True, clock)
-            if verdict.arguments != json.dumps(arguments, sort_keys=True):
-                try:
-                    given = toolbox.check(name, verdict.arguments)
-                except BadCall as bad:
-                    return _said(f"error: the arguments a person gave: {bad}", True, clock)
-                note = f"(a person changed the arguments to {json.dumps(given)}) "
         inner = replace(ctx, step_path=path, started=time.monotonic(), timeout=ctx.remaining())
         try:
             if tool.delegate is not None:

@@ -16,7 +16,8 @@ from prefect import Task, task
 from prefect.assets import materialize
 from prefect.concurrency.sync import concurrency as slots
 from prefect.context import TaskRunContext
-from prefect.states import Cancelled, Failed
+from prefect.states import Cancelled, Failed, Paused
+from prefect.transactions import get_transaction
 from prefect.utilities.annotations import quote
 
 from autoagent.agents import AgentContext, get_agent, run_agent
@@ -27,6 +28,7 @@ from autoagent.engine.outcome import SKIPPED_TASK_STATE
 from autoagent.engine.policy import RetryPolicy
 from autoagent.engine.results import cache_key
 from autoagent.engine.storage import result_storage
+from autoagent.engine.suspend import SuspendedWait
 from autoagent.errors import StepError
 
 STEP_TASK = "step"
@@ -114,7 +116,13 @@ def _run_step(call: StepCall) -> Any:
 
 def _work(call: StepCall, ctx: AgentContext) -> Any:
     if call.conversation is not None:
-        return converse(ctx, call.conversation, (call.input or {})["prompt"])
+        try:
+            return converse(ctx, call.conversation, (call.input or {})["prompt"])
+        except SuspendedWait as wait:  # the run is suspended: this attempt ends, waiting
+            transaction = get_transaction()
+            if transaction is not None:  # no result: the resumed mission runs the step again
+                transaction.write_on_commit = False
+            return Paused(message=str(wait))
     return run_agent(get_agent(call.agent), ctx, call.input or {})
 
 

@@ -16,6 +16,7 @@ from autoagent.engine.ask import answered, ask, basis, begin_wait
 from autoagent.engine.graph import quoted
 from autoagent.engine.results import MISSING, Results
 from autoagent.engine.storage import result_storage
+from autoagent.engine.suspend import SuspendedWait, suspend_for
 from autoagent.spec.models import Approval, ApprovalField
 
 
@@ -29,13 +30,17 @@ class Verdict:
 
 def approve_call(
     ctx: AgentContext,
-    agent: str,
     path: str,
     tool: str,
     arguments: dict[str, Any],
+    *,
+    agent: str,
     auto_approve: bool,
+    suspends: bool,
 ) -> Verdict:
-    """Wait for a person's answer about one call (``auto_approve``: approved as asked)."""
+    """A person's answer about one call of ``agent`` (``auto_approve``: approved as asked). A
+    deployed run (``suspends``) suspends until it is answered (SuspendedWait); a local one waits
+    here."""
     given = json.dumps(arguments, sort_keys=True)
     title = f"{agent} wants to call {tool}"
     shown = json.dumps(arguments, indent=2, sort_keys=True)
@@ -67,6 +72,9 @@ def approve_call(
     answer = Results(ctx.run_id).read(where, basis(params))
     if answer is MISSING:
         if not auto_approve and not answered(ctx.run_id, where, params):
+            if suspends:
+                suspend_for(ctx.run_id, where, params)
+                raise SuspendedWait(where)
             begin_wait(ctx.run_id, where, params)
         answer = ask.with_options(result_storage=result_storage())(
             **quoted(root_run_id=ctx.run_id, path=where, **params)

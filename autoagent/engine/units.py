@@ -36,6 +36,7 @@ from autoagent.engine.scope import NO_ITEM, Scope
 from autoagent.engine.step import StepCall, run_step, step_task
 from autoagent.engine.waiting import WaitingUnits
 from autoagent.errors import ExpressionError, StepError
+from autoagent.server.client import read_run
 from autoagent.server.status import run_seconds
 from autoagent.spec import MissionSpec, Step
 from autoagent.spec.lineage import upstream
@@ -133,6 +134,8 @@ class StepUnits(WaitingUnits):
             cached = state.name == "Cached"
             output = state_value(state)
             return Outcome(path, COMPLETED, output, cached=cached, prefect_state=state, link=made)
+        if state.is_paused():  # a wait inside the step suspended the root run
+            return Outcome(path, SUSPENDED, prefect_state=read_run(self.scope.root_run_id).state)
         outcome = failed_outcome(path, state)
         outcome.link = made
         return outcome
@@ -184,6 +187,7 @@ class StepUnits(WaitingUnits):
             agents=self.scope.agents,
             agent=step.agent,
             auto_approve=self.scope.auto_approve,
+            suspends=self.scope.suspends,
             run_mission=self._mission_tool,
         )
 

@@ -213,3 +213,53 @@ def test_deployed_python_flow_with_helpers_suspends_at_each_wait(
     # the flow body re-ran from the top three times: every step still ran exactly once
     names = ("before", "approved", "signalled", "after")
     assert [lines_in(tmp_path, n) for n in names] == [1, 1, 1, 1]
+
+
+def test_a_deployed_agents_tool_approval_suspends_and_its_turns_are_not_asked_again(
+    served, prefect_api, tmp_path
+):
+    from autoagent.agents.provider import LLMProvider
+    from tests.model_server import ModelServer, call, say
+
+    model = ModelServer()
+    try:
+        provider = f"deployed-{uuid.uuid4().hex[:6]}"
+        LLMProvider(endpoint=model.endpoint, model="m").save(provider)
+        key = f"deployed-{uuid.uuid4().hex[:8]}"
+        model.script(key, call(("shell", _counter(tmp_path, "tool"))), say("shipped"))
+        spec = {
+            "name": f"deployed-agent-{uuid.uuid4().hex[:6]}",
+            "agents": {
+                "ops": {
+                    "provider": provider,
+                    "system": key,
+                    "tools": [{"agent": "shell", "approval": True}],
+                }
+            },
+            "steps": [
+                {"id": "build", "agent": "shell", "input": _counter(tmp_path, "build")},
+                {"id": "ship", "agent": "ops", "needs": ["build"], "input": {"prompt": "ship"}},
+            ],
+        }
+        flow_run = _start(spec)
+        asked = "ship/turn-1/call-1/approval"
+        wait_for(
+            lambda: (
+                (s := _state(flow_run.id)) is not None
+                and s.name == "Suspended"
+                and s.state_details.run_input_keyset == inputs.keyset(asked)
+            ),
+            timeout=90,
+            what="the run suspended at the tool call's approval",
+        )
+        _no_flow_process_for(served, 2)
+        assert lines_in(tmp_path, "tool") == 0
+        from tests.missions import read_status
+
+        assert read_status(str(flow_run.id)).find("ship").state == "waiting"
+        answers.approve(str(flow_run.id), asked, comment="go")
+        wait_for(lambda: _state(flow_run.id).is_completed(), timeout=90, what="completion")
+        assert lines_in(tmp_path, "build") == 1 and lines_in(tmp_path, "tool") == 1
+        assert model.seen(key) == {1: 1, 2: 1}  # the first turn was read back, not asked again
+    finally:
+        model.close()
