@@ -17,6 +17,9 @@
     ├── RunError             an operation on a mission run was refused (unknown, alive, finished)
     ├── MissionFailed        a mission (or group) flow ended with failed steps
     ├── UnknownAgentError    no agent has this name (also a KeyError)
+    ├── BadToolCall          an LLM agent's tool call is wrong: told to the model, never raised out
+    ├── BudgetReached        a model request cut off by the agent's budget (the step ends "budget")
+    ├── SuspendedWait        a wait inside a step suspended the deployed run (the attempt ends)
     └── ServerError          the server cannot be reached, or the local one cannot start
 
 Messages are built by the constructors so every error names its context: the mission, the step
@@ -32,6 +35,8 @@ __all__ = [
     "ERROR_KINDS",
     "AgentInputError",
     "AutoAgentError",
+    "BadToolCall",
+    "BudgetReached",
     "ChildNotFound",
     "ExitCodeError",
     "ExpressionError",
@@ -48,6 +53,7 @@ __all__ = [
     "SpecError",
     "StepError",
     "StepTimeout",
+    "SuspendedWait",
     "UnknownAgentError",
 ]
 
@@ -220,6 +226,29 @@ class UnknownAgentError(AutoAgentError, KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
+
+
+class BadToolCall(AutoAgentError):
+    """A tool call an LLM agent got wrong (no such tool, arguments that are not JSON or do not
+    fit): the message goes back to the model as the tool's answer, never out of the step."""
+
+
+class BudgetReached(AutoAgentError):
+    """A model request cut off by the budget's wall-clock timeout (not the provider's): the
+    step ends as its budget says (kind ``budget``)."""
+
+    def __init__(self, limit: str):
+        super().__init__(f"budget {limit} reached during a model request")
+        self.limit = limit
+
+
+class SuspendedWait(AutoAgentError):
+    """A wait inside a step (a tool call's approval) suspended the deployed root run: the step
+    ends its attempt without a result and the mission ends its process."""
+
+    def __init__(self, path: str):
+        super().__init__(f"suspended: {path} waits")
+        self.path = path
 
 
 class ServerError(AutoAgentError):

@@ -12,7 +12,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from tests.json_server import JSONServer
+from tests.model_server import JSONServer
 
 RECORDED = Path(__file__).parent / "fixtures" / "llm"
 

@@ -1,6 +1,7 @@
 """The ``python`` agent: call a function that its author registered with ``@tool``.
 
-A spec names the function as ``"package.module:attr"``. Only functions marked with ``@tool`` may
+A spec names the function as ``"package.module:attr"`` (importable, or a module of the working
+directory, as Prefect finds a flow's entrypoint). Only functions marked with ``@tool`` may
 run, so a spec (possibly written by a planner at run time) cannot call ``os:system``. Note that
 the module is imported before the mark is checked: importing runs its top-level code.
 """
@@ -10,7 +11,10 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
+import os
+import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import Field
@@ -69,7 +73,7 @@ def resolve_tool(function: str) -> Callable[..., Any]:
     """Import ``"module:attr"`` and return it if it is a registered tool, else AgentInputError."""
     module_name, _, attr_path = function.partition(":")
     try:
-        obj: Any = importlib.import_module(module_name)
+        obj: Any = _import(module_name)
         for attr in attr_path.split("."):
             obj = getattr(obj, attr)
     except Exception as e:
@@ -82,6 +86,20 @@ def resolve_tool(function: str) -> Callable[..., Any]:
             "decorate it with @autoagent.agents.tool"
         )
     return obj
+
+
+def _import(module_name: str) -> Any:
+    """The module, found as Python finds it or, as Prefect finds a flow's entrypoint, from the
+    working directory (a project's own modules, with ``autoagent`` run from the project)."""
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        here = os.getcwd()
+        top = module_name.partition(".")[0]
+        if exc.name != top or here in sys.path or not Path(here, top).exists():
+            raise
+        sys.path.append(here)
+        return importlib.import_module(module_name)
 
 
 def _arguments(

@@ -7,16 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from autoagent.errors import AutoAgentError
 from autoagent.spec.agents import AgentDefinition
-
-
-class BudgetReached(AutoAgentError):
-    """A model request cut off by the budget's wall-clock timeout (not the provider's)."""
-
-    def __init__(self, limit: str):
-        super().__init__(f"budget {limit} reached during a model request")
-        self.limit = limit
 
 
 @dataclass

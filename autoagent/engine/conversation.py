@@ -26,14 +26,14 @@ from autoagent.agents import AgentContext
 from autoagent.agents.chat import complete
 from autoagent.agents.provider import LLMProvider, load_provider
 from autoagent.engine import narrate
-from autoagent.engine.agent_budget import BudgetReached, Spent, exhausted, time_left
+from autoagent.engine.agent_budget import Spent, exhausted, time_left
 from autoagent.engine.conversation_record import publish_transcript
 from autoagent.engine.final_answer import ask_again, checked
 from autoagent.engine.results import Results
 from autoagent.engine.tool_approval import approve_call
-from autoagent.engine.toolbox import BadCall, Toolbox
+from autoagent.engine.toolbox import Toolbox
 from autoagent.engine.turns import durably, model_unit, tool_unit
-from autoagent.errors import StepError, StepTimeout
+from autoagent.errors import BadToolCall, BudgetReached, StepError, StepTimeout
 from autoagent.spec.agents import AgentDefinition
 
 MAX_PARALLEL_CALLS = 8
@@ -55,7 +55,9 @@ class Conversation:
     path; its outputs by step id. Given by the caller, which knows how groups run."""
 
 
-def converse(ctx: AgentContext, job: Conversation, prompt: str) -> dict[str, Any]:
+def converse(
+    ctx: AgentContext, job: Conversation, prompt: str, *, check_tools: bool = True
+) -> dict[str, Any]:
     """Run the conversation of ``job.agent`` on ``prompt`` at ``ctx.step_path``; its output:
     ``answer`` (the text, or the parsed JSON with an output_schema), ``content``, ``agent`` (who
     answered), ``turns`` (per turn: agent, model, tokens, cost, tools, seconds), ``usage`` and
@@ -65,6 +67,9 @@ def converse(ctx: AgentContext, job: Conversation, prompt: str) -> dict[str, Any
         {"prompt": prompt, "agents": {k: v.model_dump() for k, v in job.agents.items()}}
     )
     results = Results(ctx.run_id)
+    if check_tools:  # a tool that cannot be described (a function that does not import) is the
+        for agent in job.agents.values():  # mission's mistake: fail before asking the model
+            Toolbox.of(agent, job.functions).described(job.agents)
     messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
     spent = Spent()
     current = job.agent
@@ -181,13 +186,13 @@ def _run_calls(
 ) -> list[dict[str, Any]]:
     """Run the turn's calls (in parallel, as the model asked them together); their answers in
     the order of the calls. Bad calls are answered with an error and counted."""
-    checked: list[tuple[int, dict[str, Any], dict[str, Any] | BadCall]] = []
+    checked: list[tuple[int, dict[str, Any], dict[str, Any] | BadToolCall]] = []
     for i, call in enumerate(calls, start=1):
         try:
             checked.append((i, call, toolbox.check(call["name"], call["arguments"])))
-        except BadCall as bad:
+        except BadToolCall as bad:
             checked.append((i, call, bad))
-    bad = [c for c in checked if isinstance(c[2], BadCall)]
+    bad = [c for c in checked if isinstance(c[2], BadToolCall)]
     spent.bad_calls += len(bad)
     agent = job.agents[job.agent]
     if bad and spent.bad_calls > agent.tool_errors:
@@ -198,10 +203,10 @@ def _run_calls(
             retryable=False,
         )
 
-    def answer(entry: tuple[int, dict[str, Any], dict[str, Any] | BadCall]) -> dict[str, Any]:
+    def answer(entry: tuple[int, dict[str, Any], dict[str, Any] | BadToolCall]) -> dict[str, Any]:
         i, call, arguments = entry
         said = {"role": "tool", "tool_call_id": call["id"], "name": call["name"]}
-        if isinstance(arguments, BadCall):
+        if isinstance(arguments, BadToolCall):
             return {**said, "content": f"error: {arguments}", "is_error": True}
         target = toolbox.handoffs.get(call["name"])
         if target is not None:
@@ -224,7 +229,7 @@ def _run_calls(
             if verdict.arguments != json.dumps(arguments, sort_keys=True):
                 try:
                     arguments = toolbox.check(call["name"], verdict.arguments)
-                except BadCall as bad:
+                except BadToolCall as bad:
                     told = f"error: the arguments a person gave: {bad}"
                     return {**said, "content": told, "is_error": True}
                 note = f"(a person changed the arguments to {json.dumps(arguments)}) "
@@ -257,7 +262,7 @@ def _call(
         try:
             if tool.delegate is not None:
                 delegated = replace(job, agent=tool.delegate)
-                out = converse(inner, delegated, given["task"])
+                out = converse(inner, delegated, given["task"], check_tools=False)
                 return _said(note + _text(out["answer"]), False, clock)
             if tool.mission is not None:
                 assert job.run_mission is not None, "a mission tool needs a mission runner"
@@ -321,6 +326,7 @@ def _output(
         "agent": current,
         "stopped": stopped,
         "turns": spent.turns,
+        "messages": messages,
         "usage": {
             "input_tokens": spent.input_tokens,
             "output_tokens": spent.output_tokens,

@@ -20,6 +20,7 @@ from prefect.client.schemas.actions import ArtifactCreate
 from prefect.client.schemas.objects import TaskRun
 from prefect.context import FlowRunContext
 
+from autoagent.engine.conversation_record import transcript, turns_table
 from autoagent.engine.journal import Journal
 from autoagent.server import status
 from autoagent.server.answering import waits_for
@@ -64,9 +65,10 @@ def report_markdown(spec: MissionSpec, tree: MissionStatus, journal: Journal) ->
         duration = f"{step.duration:.2f}s" if step.duration is not None else ""
         done = journal.outcomes.get(step.path)
         said = step.error or step.reason or _waits(step)
-        shown = said or (summarize(done.output) if done is not None else "")
+        shown = said or (_summary(done.output) if done is not None else "")
         cell = shown.replace("|", "\\|") if shown else ""
         rows.append(f"| {name} | {state} | {step.attempts or ''} | {duration} | {cell} |")
+    rows += _conversations(tree, journal)
     lineage = planned_lineage(spec)
     if lineage:
         rows += ["", "## Assets", "", "| asset | built from |", "|---|---|"]
@@ -74,6 +76,40 @@ def report_markdown(spec: MissionSpec, tree: MissionStatus, journal: Journal) ->
             rows.append(f"| `{key}` | {', '.join(f'`{s}`' for s in sources) or '—'} |")
     return "\n".join(rows)
 
+
+def _summary(output: Any) -> str:
+    """A step's output in a cell; an LLM agent's as its answer, turns, tokens and cost."""
+    if isinstance(output, dict) and isinstance(output.get("turns"), list) and "usage" in output:
+        usage = output["usage"]
+        tokens = usage.get("input_tokens", 0) + usage.get("output_tokens", 0)
+        spent = f" ({len(output['turns'])} turns, {tokens} tokens, cost {usage.get('cost', 0):.4g})"
+        return summarize(output.get("answer"), width=60 - len(spent)) + spent
+    return summarize(output)
+
+
+def _conversations(tree: MissionStatus, journal: Journal) -> list[str]:
+    """Each LLM agent's turns (and, for the first few, the transcript) under the table."""
+    rows: list[str] = []
+    shown = 0
+    for step in tree.walk():
+        done = journal.outcomes.get(step.path)
+        output = done.output if done is not None else None
+        if not (isinstance(output, dict) and isinstance(output.get("turns"), list)):
+            continue
+        rows += [
+            "",
+            f"## `{step.path}`: agent {output.get('agent')}",
+            "",
+            turns_table(output["turns"]),
+        ]
+        if shown < TRANSCRIPTS and isinstance(output.get("messages"), list):
+            rows += ["", "### Transcript", "", transcript(output["messages"])]
+            shown += 1
+    return rows
+
+
+TRANSCRIPTS = 3
+"""Agent steps whose transcript the report shows (each has its own artifact with it too)."""
 
 INDENT = "\u00a0\u00a0\u00a0"
 """Before a step's name in the report, once per group it is in (markdown keeps no spaces)."""

@@ -28,8 +28,7 @@ from autoagent.engine.outcome import SKIPPED_TASK_STATE
 from autoagent.engine.policy import RetryPolicy
 from autoagent.engine.results import cache_key
 from autoagent.engine.storage import result_storage
-from autoagent.engine.suspend import SuspendedWait
-from autoagent.errors import StepError
+from autoagent.errors import StepError, SuspendedWait
 
 STEP_TASK = "step"
 FAN_IN_TASK = "for_each"

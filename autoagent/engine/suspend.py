@@ -22,20 +22,11 @@ from prefect.states import Scheduled, State
 from autoagent.engine import narrate
 from autoagent.engine.driving import local_run
 from autoagent.engine.pauses import pause_on
-from autoagent.errors import AutoAgentError, StepError
+from autoagent.errors import StepError
 from autoagent.server import forms, inputs
 from autoagent.server.client import client
 from autoagent.settings import get_settings
 from autoagent.spec.models import Approval
-
-
-class SuspendedWait(AutoAgentError):
-    """A wait inside a step (a tool call's approval) suspended the root run: the step ends its
-    attempt without a result and the mission ends its process (engine/units.py)."""
-
-    def __init__(self, path: str):
-        super().__init__(f"suspended: {path} waits")
-        self.path = path
 
 
 def suspends(flow_run: FlowRun) -> bool:

@@ -14,10 +14,20 @@ from typing import Any
 from autoagent.agents import AgentContext
 from autoagent.engine.ask import answered, ask, basis, begin_wait
 from autoagent.engine.graph import quoted
+from autoagent.engine.journal import current_journal
+from autoagent.engine.outcome import COMPLETED, WAITING, Outcome
 from autoagent.engine.results import MISSING, Results
 from autoagent.engine.storage import result_storage
-from autoagent.engine.suspend import SuspendedWait, suspend_for
+from autoagent.engine.suspend import suspend_for
+from autoagent.errors import SuspendedWait
 from autoagent.spec.models import Approval, ApprovalField
+
+
+def _tell(outcome: Outcome) -> None:
+    """The mission's journal hears of the wait and its answer: the CLI's progress, the report."""
+    journal = current_journal()
+    if journal is not None:
+        journal.record(outcome)
 
 
 @dataclass(frozen=True)
@@ -75,10 +85,12 @@ def approve_call(
             if suspends:
                 suspend_for(ctx.run_id, where, params)
                 raise SuspendedWait(where)
-            begin_wait(ctx.run_id, where, params)
+            marker = begin_wait(ctx.run_id, where, params)
+            _tell(Outcome(where, WAITING, output=marker))  # `autoagent run` says how to answer
         answer = ask.with_options(result_storage=result_storage())(
             **quoted(root_run_id=ctx.run_id, path=where, **params)
         )
+        _tell(Outcome(where, COMPLETED, output=answer))
     edited = answer.get("arguments")
     return Verdict(
         approved=bool(answer.get("approved")),

@@ -21,14 +21,10 @@ from jsonschema import Draft202012Validator
 from autoagent.agents import AgentContext, get_agent, run_agent
 from autoagent.agents.chat import Tool
 from autoagent.agents.python import TOOL_MARKER, resolve_tool
-from autoagent.errors import AgentInputError, AutoAgentError, StepError
+from autoagent.errors import AgentInputError, BadToolCall, StepError
 from autoagent.spec.agents import AgentDefinition, ToolDefinition
 
 HANDOFF_PREFIX = "transfer_to_"
-
-
-class BadCall(AutoAgentError):
-    """A tool call the model got wrong: the message goes back to it as the tool's answer."""
 
 
 @dataclass(frozen=True)
@@ -69,30 +65,32 @@ class Toolbox:
         return told
 
     def check(self, name: str, arguments: str) -> dict[str, Any]:
-        """The call's arguments, parsed and checked against the tool's schema (BadCall if not)."""
+        """The call's arguments, parsed and checked against the tool's schema (else BadToolCall)."""
         if name not in self.tools and name not in self.handoffs:
             known = ", ".join([*self.tools, *self.handoffs]) or "none"
-            raise BadCall(f"there is no tool {name!r}; the tools are: {known}")
+            raise BadToolCall(f"there is no tool {name!r}; the tools are: {known}")
         try:
             given = json.loads(arguments or "{}")
         except ValueError as exc:
-            raise BadCall(
+            raise BadToolCall(
                 f"the arguments of {name!r} are not JSON ({exc}): {arguments[:200]!r}"
             ) from None
         if not isinstance(given, dict):
-            raise BadCall(f"the arguments of {name!r} must be a JSON object, not {given!r}")
+            raise BadToolCall(f"the arguments of {name!r} must be a JSON object, not {given!r}")
         if name in self.handoffs:
             return given
         tool = self.tools[name]
         if tool.delegate is not None:
             if not isinstance(given.get("task"), str) or not given["task"].strip():
-                raise BadCall(f"{name!r} needs a `task`: what to do, with what it needs to know")
+                raise BadToolCall(
+                    f"{name!r} needs a `task`: what to do, with what it needs to know"
+                )
             return {"task": given["task"]}
         if tool.mission is not None:
             errors = list(Draft202012Validator(self._schema(tool)).iter_errors(given))
             if errors:
                 said = "; ".join(sorted(e.message for e in errors))
-                raise BadCall(f"the arguments of {name!r} are not valid: {said}")
+                raise BadToolCall(f"the arguments of {name!r} are not valid: {said}")
             return given
         try:
             if tool.agent is not None:
@@ -105,7 +103,7 @@ class Toolbox:
                 f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}"
                 for e in exc.errors()
             )
-            raise BadCall(f"the arguments of {name!r} are not valid: {problems}") from None
+            raise BadToolCall(f"the arguments of {name!r} are not valid: {problems}") from None
         return given
 
     def run(self, name: str, arguments: dict[str, Any], ctx: AgentContext) -> Any:

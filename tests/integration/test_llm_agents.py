@@ -121,6 +121,26 @@ def test_the_agent_calls_its_tools_and_answers(providers, model_server, api, tmp
     turn = run.step("ask/turn-1")
     assert sorted(c.id for c in turn.children) == ["call-1", "call-2", "model"]
     assert all(c.state == "completed" for c in turn.children)
+    report, conversation = _artifacts(run.id)
+    assert "## `ask`: agent helper" in report and "| 1 | helper | " in report
+    assert "| **all** | | | 400 | 60 | 0.00052 |" in report
+    assert "→ calls `add` with `{" in report and "**assistant**: hi and 5" in report
+    assert "| 2 | helper | " in conversation and "### Transcript" not in conversation
+
+
+def _artifacts(run_id: str) -> tuple[str, str]:
+    """The mission report and the (one) conversation artifact of a run."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]))
+        )
+    report = [a.data for a in found if (a.key or "").startswith("mission-")]
+    conversation = [a.data for a in found if (a.description or "").startswith("Conversation")]
+    assert len(report) == 1 and len(conversation) == 1, found
+    return str(report[0]), str(conversation[0])
 
 
 def test_bad_calls_go_back_to_the_model_until_too_many(providers, model_server):

@@ -7,6 +7,7 @@ import inspect
 import autoagent
 
 PUBLIC = {
+    "Agent",
     "Finished",
     "Report",
     "Running",
@@ -23,6 +24,8 @@ PUBLIC = {
     "start",
     "step",
     "sub_mission",
+    "Tool",
+    "tool",
     "wait",
 }
 
