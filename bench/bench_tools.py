@@ -33,3 +33,9 @@ def now() -> float:
     import time
 
     return time.time()
+
+
+@tool
+def add_one(n: int) -> int:
+    """Add one (the tool of bench/agent_turns.py's conversation)."""
+    return n + 1

@@ -50,6 +50,9 @@ class Conversation:
     """``function`` tools given as live callables (the Python API), by ``module:attr``."""
     suspends: bool = False
     """A deployed run: a tool call's approval ends the process until answered."""
+    resuming: bool = True
+    """The mission may have run before (a resume, a retry, back from a wait): finished units
+    are looked for. A first run's first attempt has none to find."""
     run_mission: Callable[[str, dict[str, Any], dict[str, Any]], Any] | None = None
     """Runs a ``mission`` tool's spec (path, dumped spec, params) as a sub-mission at the call's
     path; its outputs by step id. Given by the caller, which knows how groups run."""
@@ -67,6 +70,8 @@ def converse(
         {"prompt": prompt, "agents": {k: v.model_dump() for k, v in job.agents.items()}}
     )
     results = Results(ctx.run_id)
+    look = job.resuming or ctx.attempt > 1
+    providers: dict[str, LLMProvider] = {}  # loaded once per conversation, not once per turn
     if check_tools:  # a tool that cannot be described (a function that does not import) is the
         for agent in job.agents.values():  # mission's mistake: fail before asking the model
             Toolbox.of(agent, job.functions).described(job.agents)
@@ -76,7 +81,8 @@ def converse(
     try:
         while True:
             agent = job.agents[current]
-            provider = load_provider(agent.provider)
+            provider = providers.get(agent.provider) or load_provider(agent.provider)
+            providers[agent.provider] = provider
             limit = exhausted(entry, spent, len(spent.turns) + 1)
             if limit is not None:
                 return _budget_end(ctx, entry, job.agent, limit, messages, spent, current)
@@ -88,7 +94,12 @@ def converse(
             )
             try:
                 turn, _ = durably(
-                    model_unit, results, f"{here}/model", {"step": basis, "agent": current}, ask
+                    model_unit,
+                    results,
+                    f"{here}/model",
+                    {"step": basis, "agent": current},
+                    ask,
+                    look=look,
                 )
             except BudgetReached as reached:
                 return _budget_end(ctx, entry, job.agent, reached.limit, messages, spent, current)
@@ -105,7 +116,7 @@ def converse(
             if calls:
                 if exhausted(entry, spent, n + 1) is not None:
                     continue  # the budget ends it before its tools run
-                answers = _run_calls(ctx, job, toolbox, here, calls, results, basis, spent)
+                answers = _run_calls(ctx, job, toolbox, here, calls, results, basis, spent, look)
                 messages.extend(answers)
                 handoff = next((a["handoff"] for a in answers if a.get("handoff")), None)
                 current = handoff or current
@@ -183,6 +194,7 @@ def _run_calls(
     results: Results,
     basis: str,
     spent: Spent,
+    look: bool,
 ) -> list[dict[str, Any]]:
     """Run the turn's calls (in parallel, as the model asked them together); their answers in
     the order of the calls. Bad calls are answered with an error and counted."""
@@ -234,7 +246,8 @@ def _run_calls(
                     return {**said, "content": told, "is_error": True}
                 note = f"(a person changed the arguments to {json.dumps(arguments)}) "
         run = _call(ctx, job, toolbox, path, call["name"], arguments, note)
-        done, _ = durably(tool_unit, results, path, {"step": basis, "arguments": arguments}, run)
+        given = {"step": basis, "arguments": arguments}
+        done, _ = durably(tool_unit, results, path, given, run, look=look)
         return {**said, **done}
 
     if len(checked) == 1:

@@ -49,11 +49,18 @@ narrate.quiet_engine(MODEL_TASK, TOOL_TASK)
 
 
 def durably(
-    unit: Any, results: Results, path: str, basis: Any, work: Callable[[], Any]
+    unit: Any,
+    results: Results,
+    path: str,
+    basis: Any,
+    work: Callable[[], Any],
+    *,
+    look: bool = True,
 ) -> tuple[Any, bool]:
     """The unit's persisted result if it finished before, else its work's result, run as its own
-    task run and persisted; and whether it was read back (True) or done now."""
-    found = results.read(path, basis)
+    task run and persisted; and whether it was read back (True) or done now. ``look=False``: no
+    earlier attempt can have left one (a first run's first attempt), so none is looked for."""
+    found = results.read(path, basis) if look else MISSING
     if found is not MISSING:
         return found, True
     done = unit(root_run_id=results.root_run_id, path=path, basis=quote(basis), work=quote(work))

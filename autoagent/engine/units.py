@@ -188,6 +188,7 @@ class StepUnits(WaitingUnits):
             agent=step.agent,
             auto_approve=self.scope.auto_approve,
             suspends=self.scope.suspends,
+            resuming=self.scope.resuming,
             run_mission=self._mission_tool,
         )
 
