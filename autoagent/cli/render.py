@@ -46,6 +46,8 @@ def step_line(step: StepStatus) -> Text:
         text.append(f"  {step.attempts} attempt{'s' if step.attempts != 1 else ''}", style="dim")
     if step.duration is not None:
         text.append(f"  {step.duration:.2f}s", style="dim")
+    if step.note:
+        text.append(f"  {step.note}", style="cyan")
     if step.error:
         text.append(f"\n    {step.error}", style="red")
     if step.reason:

@@ -100,6 +100,7 @@ def converse(
                     {"step": basis, "agent": current},
                     ask,
                     look=look,
+                    said=_turn_said,
                 )
             except BudgetReached as reached:
                 return _budget_end(ctx, entry, job.agent, reached.limit, messages, spent, current)
@@ -247,7 +248,7 @@ def _run_calls(
                 note = f"(a person changed the arguments to {json.dumps(arguments)}) "
         run = _call(ctx, job, toolbox, path, call["name"], arguments, note)
         given = {"step": basis, "arguments": arguments}
-        done, _ = durably(tool_unit, results, path, given, run, look=look)
+        done, _ = durably(tool_unit, results, path, given, run, look=look, said=_call_said)
         return {**said, **done}
 
     if len(checked) == 1:
@@ -346,6 +347,24 @@ def _output(
             "cost": round(spent.cost, 6),
         },
     }
+
+
+def _turn_said(turn: dict[str, Any]) -> str:
+    """A model unit's line in ``autoagent status``: who, which model, tokens, cost, calls."""
+    calls = [c["name"] for c in turn["message"].get("tool_calls") or []]
+    then = f"calls {', '.join(calls)}" if calls else turn["stop"]
+    return (
+        f"{turn['agent']} on {turn['model']}: {turn['input_tokens']}+{turn['output_tokens']}"
+        f" tokens, cost {turn['cost']:.6f}; {then}"
+    )
+
+
+def _call_said(done: dict[str, Any]) -> str:
+    """A tool call's line in ``autoagent status``: the start of what the model was told."""
+    text = " ".join(str(done.get("content", "")).split())
+    return ("error: " if done.get("is_error") else "") + (
+        text if len(text) <= 80 else text[:79] + "…"
+    )
 
 
 def _summary(turn: dict[str, Any]) -> dict[str, Any]:

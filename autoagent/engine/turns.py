@@ -18,6 +18,7 @@ from typing import Any
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from prefect.states import Completed
 from prefect.utilities.annotations import quote
 
 from autoagent.engine import narrate
@@ -28,12 +29,13 @@ MODEL_TASK = "model"
 TOOL_TASK = "tool"
 
 
-def _run_unit(*, root_run_id: str, path: str, basis: Any, work: Any) -> Any:
+def _run_unit(*, root_run_id: str, path: str, basis: Any, work: Any, said: Any) -> Any:
     """The unit's work (a callable, passed quoted: its inputs are not Prefect's to walk), its
-    result recorded before the unit counts as done."""
+    result recorded before the unit counts as done; its state's message says what it did (the
+    model, tokens and tools of a turn), which ``autoagent status`` shows."""
     value = work()
     Results(root_run_id).record(path, basis, value)
-    return value
+    return Completed(data=value, message=said(value) if said is not None else None)
 
 
 _OPTIONS: dict[str, Any] = {
@@ -56,6 +58,7 @@ def durably(
     work: Callable[[], Any],
     *,
     look: bool = True,
+    said: Callable[[Any], str] | None = None,
 ) -> tuple[Any, bool]:
     """The unit's persisted result if it finished before, else its work's result, run as its own
     task run and persisted; and whether it was read back (True) or done now. ``look=False``: no
@@ -63,5 +66,12 @@ def durably(
     found = results.read(path, basis) if look else MISSING
     if found is not MISSING:
         return found, True
-    done = unit(root_run_id=results.root_run_id, path=path, basis=quote(basis), work=quote(work))
-    return done, False
+    state = unit(
+        root_run_id=results.root_run_id,
+        path=path,
+        basis=quote(basis),
+        work=quote(work),
+        said=quote(said),
+        return_state=True,
+    )
+    return state.result(), False  # a failed unit raises its error here

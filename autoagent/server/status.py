@@ -38,6 +38,8 @@ class StepStatus:
     waits_for: dict[str, Any] | None = None
     reason: str | None = None
     """Why a step did not run (skipped, or a need failed)."""
+    note: str | None = None
+    """What a unit of an LLM agent's step did (model, tokens, calls; a tool's answer)."""
     children: list[StepStatus] = field(default_factory=list)
 
     @property
@@ -274,6 +276,9 @@ def _turns(
             here = f"{turn.path}/{unit}"
             child = StepStatus(path=here, id=unit, kind="model" if unit == "model" else "tool")
             _from_task_runs(child, by_path.get(here, []))
+            if here in by_path and child.state == "completed":
+                state = _newest(by_path[here]).state
+                child.note = state.message if state is not None else None
             if f"{here}/approval" in by_path:
                 asked = StepStatus(path=f"{here}/approval", id="approval", kind="approval")
                 _from_task_runs(asked, by_path[f"{here}/approval"])

@@ -121,6 +121,9 @@ def test_the_agent_calls_its_tools_and_answers(providers, model_server, api, tmp
     turn = run.step("ask/turn-1")
     assert sorted(c.id for c in turn.children) == ["call-1", "call-2", "model"]
     assert all(c.state == "completed" for c in turn.children)
+    said = run.step("ask/turn-1/model").note or ""  # what `autoagent status` shows of a turn
+    assert said == f"helper on {api}-model: 100+20 tokens, cost 0.000140; calls shell, add"
+    assert run.step("ask/turn-1/call-2").note == "5"
     report, conversation = _artifacts(run.id)
     assert "## `ask`: agent helper" in report and "| 1 | helper | " in report
     assert "| **all** | | | 400 | 60 | 0.00052 |" in report
