@@ -63,6 +63,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python bench/stack_start.py
 	$(BIN)/python bench/validate.py
 	$(BIN)/python bench/overhead.py
+	$(BIN)/python bench/agent_turns.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

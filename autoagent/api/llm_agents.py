@@ -9,6 +9,8 @@ tree and resume the same way.
 
 from __future__ import annotations
 
+import inspect
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
@@ -16,12 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import pydantic
+from prefect import Flow
 from prefect.context import FlowRunContext
 from prefect.exceptions import Pause
 from prefect.settings import PREFECT_API_URL
 from prefect.utilities.annotations import quote
 
-from autoagent.api.scope import MissionScope, require_scope
+from autoagent.agents import AgentContext, tool
+from autoagent.api.scope import MissionScope, prefixed, require_scope
 from autoagent.engine.conversation import Conversation
 from autoagent.engine.journal import journaled
 from autoagent.engine.mission import run_steps
@@ -40,9 +44,10 @@ from autoagent.spec.agents import AGENT_NAME, AgentDefinition, definition_proble
 @dataclass(frozen=True)
 class Tool:
     """A tool with options: ``target`` is a ``@tool`` function, a registered agent's name, an
-    Agent (delegated to), or a spec (a ``Path`` or a dict) run as a sub-mission."""
+    Agent (delegated to), a spec (a ``Path`` or a dict) or a ``@mission`` run as a sub-mission
+    (the model gives its params)."""
 
-    target: Callable[..., Any] | str | Agent | Path | dict[str, Any]
+    target: Callable[..., Any] | str | Agent | Path | dict[str, Any] | Flow[..., Any]
     approval: bool = False
     name: str | None = None
     description: str = ""
@@ -61,7 +66,7 @@ class Agent:
         model: str | None = None,
         system: str = "",
         description: str = "",
-        tools: Iterable[Callable[..., Any] | str | Agent | Path | Tool] = (),
+        tools: Iterable[Callable[..., Any] | str | Agent | Path | Flow[..., Any] | Tool] = (),
         handoffs: Iterable[Agent] = (),
         max_turns: int = 20,
         max_tokens: int | None = None,
@@ -126,6 +131,10 @@ class Agent:
             told.setdefault("name", spec.name.replace("-", "_")[:64])
             child = spec.model_dump(mode="json")
             return {**told, "mission": spec.name, "child": child, "input": tool.input or {}}
+        if isinstance(target, Flow):
+            told.setdefault("name", re.sub(r"[^A-Za-z0-9_-]", "_", target.name)[:64])
+            told["description"] = tool.description or inspect.getdoc(target.fn) or target.name
+            target = _mission_tool(target)
         name = function_name(target)
         self.functions[name] = target
         return {**told, "function": name}
@@ -192,6 +201,26 @@ class Agent:
         if state.is_paused():  # a tool call's approval suspended the deployed run
             raise Pause(state=read_run(scope.root_run_id).state)
         return state.result()
+
+
+def _mission_tool(flow: Flow[..., Any]) -> Callable[..., Any]:
+    """A ``@mission`` as a tool: called with the model's params, as a sub-mission at the call's
+    path (its steps persist there, so a call run again finds them); its parameters' schema is the
+    flow function's signature."""
+
+    def run(ctx: AgentContext, **params: Any) -> Any:
+        with prefixed(ctx.step_path + "/"):
+            return flow.with_options(flow_run_name=ctx.step_path)(**params)
+
+    signature = inspect.signature(flow.fn, eval_str=True)
+    ctx = inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=AgentContext)
+    run.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[*signature.parameters.values(), ctx]
+    )
+    run.__name__ = run.__qualname__ = re.sub(r"\W", "_", flow.name)
+    run.__module__ = flow.fn.__module__
+    run.__doc__ = inspect.getdoc(flow.fn)
+    return tool(run)
 
 
 def _suspends() -> bool:

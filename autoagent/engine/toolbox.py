@@ -181,7 +181,11 @@ def function_name(fn: Callable[..., Any]) -> str:
 def _signature_model(fn: Callable[..., Any]) -> type[pydantic.BaseModel]:
     """A pydantic model of the function's parameters (``ctx`` left out), for its JSON schema."""
     fields: dict[str, Any] = {}
-    for name, param in inspect.signature(fn).parameters.items():
+    try:
+        signature = inspect.signature(fn, eval_str=True)
+    except (NameError, TypeError):  # an annotation that names what is not importable here
+        signature = inspect.signature(fn)
+    for name, param in signature.parameters.items():
         if name == "ctx" or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             continue
         annotation = Any if param.annotation is param.empty else param.annotation

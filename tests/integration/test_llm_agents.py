@@ -524,3 +524,36 @@ def test_a_spec_file_is_a_tool_run_as_a_sub_mission(providers, model_server, tmp
     assert "packing a box" in told["description"]
     assert run.step("job/turn-1/call-1").state == "completed"
     assert run.step("job/turn-1/call-1/twice").state == "completed"
+
+
+def test_a_mission_in_code_is_a_tool(providers, model_server, tmp_path):
+    from autoagent import Agent, Tool, mission, step
+
+    @mission(name="pack")
+    def pack(label: str, count: int = 1) -> dict[str, Any]:
+        """Pack a box with a label."""
+        done = step("box", agent="shell", input={"command": f"echo {label} >> {tmp_path}/packed"})
+        return {"box": done["exit_code"], "twice": count * 2}
+
+    key = _key()
+    model_server.script(key, call(("pack", {"label": "ok", "count": 3})), say("packed"))
+    packer = Agent("packer", provider=providers["openai"], system=key, tools=[Tool(pack)])
+
+    @mission(name=f"code-tool-{uuid.uuid4().hex[:6]}")
+    def job() -> Any:
+        return packer.run("pack it", step="job")
+
+    state = job(return_state=True)
+    assert state.is_completed(), state.message
+    told = model_server.of(key)[0]["body"]["tools"][0]["function"]
+    assert told["name"] == "pack" and told["description"] == "Pack a box with a label."
+    assert told["parameters"]["required"] == ["label"]
+    assert json.loads(model_server.of(key)[1]["body"]["messages"][-1]["content"]) == {
+        "box": 0,
+        "twice": 6,
+    }
+    assert (tmp_path / "packed").read_text() == "ok\n"
+    from tests.missions import read_status
+
+    tree = read_status(str(state.state_details.flow_run_id))
+    assert tree.find("job/turn-1/call-1/box") is not None
