@@ -37,6 +37,12 @@ from autoagent.errors import BadToolCall, BudgetReached, StepError, StepTimeout
 from autoagent.spec.agents import AgentDefinition
 
 MAX_PARALLEL_CALLS = 8
+MAX_CALLS_PER_TURN = 32
+"""Calls of one turn past this are answered with an error (and count as bad calls)."""
+MAX_DELEGATION_DEPTH = 4
+"""Agents asking agents (asking agents...): a deeper delegate call is answered with an error."""
+MAX_ANSWER_CHARS = 100_000
+"""A tool's answer is cut past this: the model's context and the records stay bounded."""
 
 
 @dataclass(frozen=True)
@@ -202,6 +208,8 @@ def _run_calls(
     checked: list[tuple[int, dict[str, Any], dict[str, Any] | BadToolCall]] = []
     for i, call in enumerate(calls, start=1):
         try:
+            if i > MAX_CALLS_PER_TURN:
+                raise BadToolCall(f"at most {MAX_CALLS_PER_TURN} tool calls in one turn")
             checked.append((i, call, toolbox.check(call["name"], call["arguments"])))
         except BadToolCall as bad:
             checked.append((i, call, bad))
@@ -275,6 +283,9 @@ def _call(
         inner = replace(ctx, step_path=path, started=time.monotonic(), timeout=ctx.remaining())
         try:
             if tool.delegate is not None:
+                if path.count("/turn-") > MAX_DELEGATION_DEPTH:
+                    told = f"error: agents may delegate {MAX_DELEGATION_DEPTH} deep, not deeper"
+                    return _said(told, True, clock)
                 delegated = replace(job, agent=tool.delegate)
                 out = converse(inner, delegated, given["task"], check_tools=False)
                 return _said(note + _text(out["answer"]), False, clock)
@@ -291,6 +302,8 @@ def _call(
 
 
 def _said(content: str, is_error: bool, clock: float) -> dict[str, Any]:
+    if len(content) > MAX_ANSWER_CHARS:
+        content = content[:MAX_ANSWER_CHARS] + f" … (cut: {len(content) - MAX_ANSWER_CHARS} more)"
     return {
         "content": content,
         "is_error": is_error,

@@ -557,3 +557,26 @@ def test_a_mission_in_code_is_a_tool(providers, model_server, tmp_path):
 
     tree = read_status(str(state.state_details.flow_run_id))
     assert tree.find("job/turn-1/call-1/box") is not None
+
+
+def test_agents_asking_each_other_stop_at_the_depth_limit(providers, model_server):
+    from autoagent.engine.conversation import MAX_DELEGATION_DEPTH
+
+    ping, pong = _key(), _key()
+    model_server.script(ping, call(("ask_pong", {"task": "go"})), say("ping done"))
+    model_server.script(pong, call(("ask_ping", {"task": "go"})), say("pong done"))
+    agents = {
+        "ping": {"provider": providers["openai"], "system": ping, "tools": [{"delegate": "pong"}]},
+        "pong": {"provider": providers["openai"], "system": pong, "tools": [{"delegate": "ping"}]},
+    }
+    run = run_mission(_mission(agents, {"id": "rally", "agent": "ping", "input": {"prompt": "go"}}))
+    assert run.outputs()["rally"]["answer"] == "ping done"
+    deepest = [
+        m["content"]
+        for r in model_server.of(ping) + model_server.of(pong)
+        for m in r["body"]["messages"]
+        if m["role"] == "tool" and m["content"].startswith("error")
+    ]
+    assert deepest == [f"error: agents may delegate {MAX_DELEGATION_DEPTH} deep, not deeper"]
+    conversations = model_server.seen(ping)[1] + model_server.seen(pong)[1]
+    assert conversations == MAX_DELEGATION_DEPTH + 1
