@@ -16,6 +16,7 @@ goes in a header and nowhere else; any message that might echo it is scrubbed.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -116,8 +117,9 @@ def post(
     if timeout <= 0:
         raise StepTimeout(f"{where}: no time left before the step timeout")
     try:
-        with httpx.Client(timeout=timeout, transport=httpx.HTTPTransport(retries=0)) as client:
-            response = client.post(url, json=body, headers=headers)
+        response = _client(httpx.URL(url).host).post(
+            url, json=body, headers=headers, timeout=timeout
+        )
     except httpx.TimeoutException:
         raise StepTimeout(f"{where} timed out after {timeout:.3g}s") from None
     except httpx.RequestError as e:
@@ -126,6 +128,13 @@ def post(
     if response.status_code >= 400:
         raise provider_error(where, response, secret)
     return response
+
+
+@functools.lru_cache(maxsize=32)
+def _client(host: str) -> httpx.Client:
+    """One client per provider host, kept for the process: a conversation's turns reuse its
+    connection (a TLS handshake per request costs a real endpoint ~50-100 ms). Never retries."""
+    return httpx.Client(transport=httpx.HTTPTransport(retries=0))
 
 
 def provider_error(where: str, response: httpx.Response, secret: str) -> ProviderError:

@@ -23,7 +23,7 @@ from functools import partial
 from typing import Any
 
 from autoagent.agents import AgentContext
-from autoagent.agents.chat import complete
+from autoagent.agents.chat import Tool, complete
 from autoagent.agents.provider import LLMProvider, load_provider
 from autoagent.engine import narrate
 from autoagent.engine.agent_budget import Spent, exhausted, time_left
@@ -78,9 +78,10 @@ def converse(
     results = Results(ctx.run_id)
     look = job.resuming or ctx.attempt > 1
     providers: dict[str, LLMProvider] = {}  # loaded once per conversation, not once per turn
+    told: dict[str, list[Tool]] = {}  # what each agent's model is told of its tools: once
     if check_tools:  # a tool that cannot be described (a function that does not import) is the
-        for agent in job.agents.values():  # mission's mistake: fail before asking the model
-            Toolbox.of(agent, job.functions).described(job.agents)
+        for name, agent in job.agents.items():  # mission's mistake: fail before asking a model
+            told[name] = Toolbox.of(agent, job.functions).described(job.agents)
     messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
     spent = Spent()
     current = job.agent
@@ -95,8 +96,10 @@ def converse(
             n = len(spent.turns) + 1
             here = f"{ctx.step_path}/turn-{n}"
             toolbox = Toolbox.of(agent, job.functions)
+            if current not in told:
+                told[current] = toolbox.described(job.agents)
             ask = partial(
-                _ask_model, ctx, entry, agent, current, provider, toolbox, job, messages, spent
+                _ask_model, ctx, entry, agent, current, provider, told[current], messages, spent
             )
             try:
                 turn, _ = durably(
@@ -152,8 +155,7 @@ def _ask_model(
     agent: AgentDefinition,
     name: str,
     provider: LLMProvider,
-    toolbox: Toolbox,
-    job: Conversation,
+    tools: list[Tool],
     messages: list[dict[str, Any]],
     spent: Spent,
 ) -> dict[str, Any]:
@@ -170,7 +172,7 @@ def _ask_model(
             model=agent.model or provider.model,
             system=agent.system,
             messages=list(messages),
-            tools=toolbox.described(job.agents),
+            tools=tools,
             timeout=timeout,
             temperature=agent.temperature,
         )
