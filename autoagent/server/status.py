@@ -159,6 +159,8 @@ def build(
                     _from_flow_runs(item, groups.get(item_path, []))
                 else:
                     _from_task_runs(item, by_path.get(item_path, []))
+                    if item_path in units:
+                        item.children = _turns(item_path, units[item_path], by_path, ended)
                 status.children.append(item)
             _from_task_runs(status, by_path.get(path, []))  # a skipped or failed-to-expand step
             if status.children:

@@ -71,6 +71,11 @@ def agent(name: str, agent_input: Any, at: Loc) -> Found:
         elif message == "Extra inputs are not permitted":
             message = f"unknown field for agent {name!r}, which takes: {', '.join(known)}"
             message += hint(str(parts[-1]), known)
+            if name == "llm" and parts[-1] == "tools":
+                message += (
+                    "; the llm agent makes one request: declare an agent with tools under the"
+                    " mission's `agents:` and run it by name"
+                )
         out.append(((*at, *parts), field_name((*at, *parts)), message))
     return out
 

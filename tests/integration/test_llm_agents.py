@@ -580,3 +580,19 @@ def test_agents_asking_each_other_stop_at_the_depth_limit(providers, model_serve
     assert deepest == [f"error: agents may delegate {MAX_DELEGATION_DEPTH} deep, not deeper"]
     conversations = model_server.seen(ping)[1] + model_server.seen(pong)[1]
     assert conversations == MAX_DELEGATION_DEPTH + 1
+
+
+def test_a_fan_out_of_an_agent_holds_one_conversation_per_item(providers, model_server):
+    keys = [_key(), _key()]
+    for key in keys:
+        model_server.script(key, call(("add", {"a": 1, "b": 1})), say(f"done {key}"))
+    agent = {"provider": providers["openai"], "system": "You add.", "tools": [{"function": ADD}]}
+    run = run_mission(
+        _mission(
+            {"adder": agent},
+            {"id": "many", "agent": "adder", "for_each": keys, "input": {"prompt": "{{ item }}"}},
+        )
+    )
+    assert [o["answer"] for o in run.outputs()["many"]] == [f"done {k}" for k in keys]
+    assert [model_server.seen(k) for k in keys] == [{1: 1, 2: 1}, {1: 1, 2: 1}]
+    assert run.step("many[1]/turn-1/call-1").state == "completed"
