@@ -27,7 +27,14 @@ from autoagent.agents.chat import Tool, complete
 from autoagent.agents.provider import LLMProvider, load_provider
 from autoagent.engine import narrate
 from autoagent.engine.agent_budget import Spent, exhausted, time_left
-from autoagent.engine.conversation_record import publish_transcript
+from autoagent.engine.conversation_record import (
+    budget_end,
+    call_said,
+    output,
+    publish_transcript,
+    turn_said,
+    turn_summary,
+)
 from autoagent.engine.final_answer import ask_again, checked
 from autoagent.engine.results import Results
 from autoagent.engine.tool_approval import approve_call
@@ -92,7 +99,7 @@ def converse(
             providers[agent.provider] = provider
             limit = exhausted(entry, spent, len(spent.turns) + 1)
             if limit is not None:
-                return _budget_end(ctx, entry, job.agent, limit, messages, spent, current)
+                return budget_end(ctx, entry, job.agent, limit, messages, spent, current)
             n = len(spent.turns) + 1
             here = f"{ctx.step_path}/turn-{n}"
             toolbox = Toolbox.of(agent, job.functions)
@@ -109,13 +116,13 @@ def converse(
                     {"step": basis, "agent": current},
                     ask,
                     look=look,
-                    said=_turn_said,
+                    said=turn_said,
                 )
             except BudgetReached as reached:
-                return _budget_end(ctx, entry, job.agent, reached.limit, messages, spent, current)
+                return budget_end(ctx, entry, job.agent, reached.limit, messages, spent, current)
             messages.append(turn["message"])
             calls = turn["message"].get("tool_calls") or []
-            spent.add({**_summary(turn), "turn": n, "tools": [c["name"] for c in calls]})
+            spent.add({**turn_summary(turn), "turn": n, "tools": [c["name"] for c in calls]})
             narrate.turn(ctx.run_id, here, spent.turns[-1])
             if turn["stop"] == "refusal":
                 raise StepError(
@@ -134,7 +141,7 @@ def converse(
             content = turn["message"].get("content") or ""
             answer, problem = checked(agent, content)
             if problem is None:
-                return _output(ctx, job.agent, content, answer, current, spent, messages, "answer")
+                return output(ctx, job.agent, content, answer, current, spent, messages, "answer")
             if spent.output_retries >= agent.output_retries:
                 raise StepError(
                     f"agent {current!r} at {here}: its answer does not fit the output schema:"
@@ -258,7 +265,7 @@ def _run_calls(
                 note = f"(a person changed the arguments to {json.dumps(arguments)}) "
         run = _call(ctx, job, toolbox, path, call["name"], arguments, note)
         given = {"step": basis, "arguments": arguments}
-        done, _ = durably(tool_unit, results, path, given, run, look=look, said=_call_said)
+        done, _ = durably(tool_unit, results, path, given, run, look=look, said=call_said)
         return {**said, **done}
 
     if len(checked) == 1:
@@ -315,76 +322,6 @@ def _said(content: str, is_error: bool, clock: float) -> dict[str, Any]:
 
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
-
-
-def _budget_end(
-    ctx: AgentContext,
-    entry: AgentDefinition,
-    name: str,
-    limit: str,
-    messages: list[dict[str, Any]],
-    spent: Spent,
-    current: str,
-) -> dict[str, Any]:
-    budget = entry.budget
-    value = getattr(budget, limit)
-    said = f"agent {name!r} of step {ctx.step_path!r} reached its budget: {limit} = {value}"
-    if budget.on_exhausted == "fail":
-        raise StepError(said, kind="budget", retryable=False)
-    narrate.budget(ctx.run_id, ctx.step_path, said)
-    last = next(
-        (m.get("content") or "" for m in reversed(messages) if m["role"] == "assistant"), ""
-    )
-    return _output(ctx, name, last, last, current, spent, messages, f"budget:{limit}")
-
-
-def _output(
-    ctx: AgentContext,
-    name: str,
-    content: str,
-    answer: Any,
-    current: str,
-    spent: Spent,
-    messages: list[dict[str, Any]],
-    stopped: str,
-) -> dict[str, Any]:
-    publish_transcript(ctx, name, messages, spent.turns, stopped)
-    return {
-        "answer": answer,
-        "content": content,
-        "agent": current,
-        "stopped": stopped,
-        "turns": spent.turns,
-        "messages": messages,
-        "usage": {
-            "input_tokens": spent.input_tokens,
-            "output_tokens": spent.output_tokens,
-            "cost": round(spent.cost, 6),
-        },
-    }
-
-
-def _turn_said(turn: dict[str, Any]) -> str:
-    """A model unit's line in ``autoagent status``: who, which model, tokens, cost, calls."""
-    calls = [c["name"] for c in turn["message"].get("tool_calls") or []]
-    then = f"calls {', '.join(calls)}" if calls else turn["stop"]
-    return (
-        f"{turn['agent']} on {turn['model']}: {turn['input_tokens']}+{turn['output_tokens']}"
-        f" tokens, cost {turn['cost']:.6f}; {then}"
-    )
-
-
-def _call_said(done: dict[str, Any]) -> str:
-    """A tool call's line in ``autoagent status``: the start of what the model was told."""
-    text = " ".join(str(done.get("content", "")).split())
-    return ("error: " if done.get("is_error") else "") + (
-        text if len(text) <= 80 else text[:79] + "…"
-    )
-
-
-def _summary(turn: dict[str, Any]) -> dict[str, Any]:
-    keys = ("agent", "model", "input_tokens", "output_tokens", "cost", "seconds", "started_at")
-    return {k: turn[k] for k in keys}
 
 
 def _digest(value: Any) -> str:

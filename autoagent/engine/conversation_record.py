@@ -1,5 +1,6 @@
-"""An LLM agent's step as people read it: a markdown artifact on the step's task run with a table
-of its turns (agent, model, tokens, cost, tools, seconds) and the transcript.
+"""What an LLM agent's step leaves: its output, a markdown artifact on the step's task run with a
+table of its turns (agent, model, tokens, cost, tools, seconds) and the transcript, and the lines
+``autoagent status`` shows of each unit.
 
 The transcript is bounded (each message cut to ``MESSAGE_CHARS``, at most ``SHOWN_MESSAGES``,
 the first and the last ones), so a 500-turn conversation does not grow the server's records; the
@@ -15,7 +16,11 @@ from prefect.client.schemas.actions import ArtifactCreate
 from prefect.context import TaskRunContext
 
 from autoagent.agents import AgentContext
+from autoagent.engine import narrate
+from autoagent.engine.agent_budget import Spent
+from autoagent.errors import StepError
 from autoagent.server.client import client
+from autoagent.spec.agents import AgentDefinition
 
 MESSAGE_CHARS = 1500
 SHOWN_MESSAGES = 60
@@ -104,3 +109,73 @@ def publish_transcript(
             )
     except Exception:
         logger.warning("could not post the conversation of %s", ctx.step_path, exc_info=True)
+
+
+def budget_end(
+    ctx: AgentContext,
+    entry: AgentDefinition,
+    name: str,
+    limit: str,
+    messages: list[dict[str, Any]],
+    spent: Spent,
+    current: str,
+) -> dict[str, Any]:
+    budget = entry.budget
+    value = getattr(budget, limit)
+    said = f"agent {name!r} of step {ctx.step_path!r} reached its budget: {limit} = {value}"
+    if budget.on_exhausted == "fail":
+        raise StepError(said, kind="budget", retryable=False)
+    narrate.budget(ctx.run_id, ctx.step_path, said)
+    last = next(
+        (m.get("content") or "" for m in reversed(messages) if m["role"] == "assistant"), ""
+    )
+    return output(ctx, name, last, last, current, spent, messages, f"budget:{limit}")
+
+
+def output(
+    ctx: AgentContext,
+    name: str,
+    content: str,
+    answer: Any,
+    current: str,
+    spent: Spent,
+    messages: list[dict[str, Any]],
+    stopped: str,
+) -> dict[str, Any]:
+    publish_transcript(ctx, name, messages, spent.turns, stopped)
+    return {
+        "answer": answer,
+        "content": content,
+        "agent": current,
+        "stopped": stopped,
+        "turns": spent.turns,
+        "messages": messages,
+        "usage": {
+            "input_tokens": spent.input_tokens,
+            "output_tokens": spent.output_tokens,
+            "cost": round(spent.cost, 6),
+        },
+    }
+
+
+def turn_said(turn: dict[str, Any]) -> str:
+    """A model unit's line in ``autoagent status``: who, which model, tokens, cost, calls."""
+    calls = [c["name"] for c in turn["message"].get("tool_calls") or []]
+    then = f"calls {', '.join(calls)}" if calls else turn["stop"]
+    return (
+        f"{turn['agent']} on {turn['model']}: {turn['input_tokens']}+{turn['output_tokens']}"
+        f" tokens, cost {turn['cost']:.6f}; {then}"
+    )
+
+
+def call_said(done: dict[str, Any]) -> str:
+    """A tool call's line in ``autoagent status``: the start of what the model was told."""
+    text = " ".join(str(done.get("content", "")).split())
+    return ("error: " if done.get("is_error") else "") + (
+        text if len(text) <= 80 else text[:79] + "…"
+    )
+
+
+def turn_summary(turn: dict[str, Any]) -> dict[str, Any]:
+    keys = ("agent", "model", "input_tokens", "output_tokens", "cost", "seconds", "started_at")
+    return {k: turn[k] for k in keys}

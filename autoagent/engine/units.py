@@ -37,7 +37,7 @@ from autoagent.engine.step import StepCall, run_step, step_task
 from autoagent.engine.waiting import WaitingUnits
 from autoagent.errors import ExpressionError, StepError
 from autoagent.server.client import read_run
-from autoagent.server.status import run_seconds
+from autoagent.server.status_nodes import run_seconds
 from autoagent.spec import MissionSpec, Step
 from autoagent.spec.lineage import upstream
 

@@ -11,7 +11,7 @@ from uuid import uuid4
 from prefect.client.schemas.objects import FlowRun, TaskRun
 from prefect.states import Cancelled, Completed, Failed, Running
 
-from autoagent.server import status
+from autoagent.server import status, status_nodes
 from autoagent.server.records import FlowRunRecord, TaskRunRecord
 
 SPEC = {
@@ -169,6 +169,6 @@ def test_a_task_run_known_to_its_process_stands_in_until_the_server_has_it_final
 
 def test_a_steps_duration_runs_from_its_first_start_to_its_end_retries_included():
     started = datetime(2026, 1, 1, tzinfo=UTC)
-    assert status.run_seconds(started, started + timedelta(seconds=3), timedelta(1)) == 3.0
-    assert status.run_seconds(started, None, timedelta(seconds=2)) == 2.0
-    assert status.run_seconds(None, None, timedelta(0)) is None
+    assert status_nodes.run_seconds(started, started + timedelta(seconds=3), timedelta(1)) == 3.0
+    assert status_nodes.run_seconds(started, None, timedelta(seconds=2)) == 2.0
+    assert status_nodes.run_seconds(None, None, timedelta(0)) is None
