@@ -64,6 +64,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python bench/validate.py
 	$(BIN)/python bench/overhead.py
 	$(BIN)/python bench/agent_turns.py
+	$(BIN)/python bench/server_share.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
