@@ -64,7 +64,7 @@ class LLMProvider(Block):
 def load_provider(name: str) -> LLMProvider:
     """The saved provider ``name``; a clear error when there is none."""
     try:
-        return LLMProvider.load(name)
+        return LLMProvider.load(name, _sync=True)  # sync even where a loop runs (a notebook)
     except ValueError as exc:
         raise AgentInputError(
             f"no LLM provider block {name!r} on this server: save one"

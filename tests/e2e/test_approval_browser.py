@@ -189,3 +189,58 @@ def test_a_paused_runs_page_says_what_it_waits_for_and_how_to_answer(prefect_api
         page.close()
     answers.approve(run.id, "review", fields={"ticket": 1})
     assert run.finish(timeout=60).state.is_completed()
+
+
+def test_a_tool_call_is_approved_with_edited_arguments_in_the_prefect_ui(
+    prefect_api, browser, tmp_path
+):
+    """An LLM agent's tool call waits with a form that shows the call; a person changes the
+    arguments in the UI and approves: the tool runs with what the person wrote."""
+    import json
+
+    from autoagent.agents.provider import LLMProvider
+    from tests.model_server import ModelServer, call, say
+
+    model = ModelServer()
+    try:
+        provider = f"browser-{uuid.uuid4().hex[:6]}"
+        # Playwright's sync API runs an event loop here: without _sync, save would be a coroutine
+        LLMProvider(endpoint=model.endpoint, model="m").save(provider, _sync=True)
+        key, log = f"browser-{uuid.uuid4().hex[:8]}", tmp_path / "ran.log"
+        model.script(key, call(("shell", {"command": f"echo asked >> {log}"})), say("done"))
+        run = Background(
+            {
+                "name": f"browser-agent-{uuid.uuid4().hex[:6]}",
+                "agents": {
+                    "ops": {
+                        "provider": provider,
+                        "system": key,
+                        "tools": [{"agent": "shell", "approval": True}],
+                    }
+                },
+                "steps": [{"id": "ops", "agent": "ops", "input": {"prompt": "go"}}],
+            }
+        )
+        asked = "ops/turn-1/call-1/approval"
+        run.until_waiting(asked)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        try:
+            _open_form_v2(page, prefect_api.removesuffix("/api"), run.id)
+            dialog = page.get_by_role("dialog")
+            dialog.get_by_text("ops wants to call shell").wait_for()
+            dialog.get_by_text(f"echo asked >> {log}").first.wait_for()  # the call, shown
+            _decide(page, dialog, "v2", "Approve")
+            edited = json.dumps({"command": f"echo edited >> {log}"})
+            arguments = dialog.locator("textarea").last  # after the comment: prefilled
+            assert json.loads(arguments.input_value()) == {"command": f"echo asked >> {log}"}
+            arguments.fill(edited)
+            dialog.get_by_role("button", name="Resume").click()
+            done = run.finish(timeout=60)
+        finally:
+            page.close()
+        assert done.state.is_completed(), done.state
+        assert log.read_text().split() == ["edited"]
+        told = model.of(key)[1]["body"]["messages"][-1]["content"]
+        assert told.startswith(f"(a person changed the arguments to {edited})")
+    finally:
+        model.close()
