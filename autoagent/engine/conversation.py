@@ -109,7 +109,7 @@ def converse(
                 _ask_model, ctx, entry, agent, current, provider, told[current], messages, spent
             )
             try:
-                turn, _ = durably(
+                turn, read_back = durably(
                     model_unit,
                     results,
                     f"{here}/model",
@@ -123,7 +123,8 @@ def converse(
             messages.append(turn["message"])
             calls = turn["message"].get("tool_calls") or []
             spent.add({**turn_summary(turn), "turn": n, "tools": [c["name"] for c in calls]})
-            narrate.turn(ctx.run_id, here, spent.turns[-1])
+            if not read_back:  # a resumed conversation said its finished turns already
+                narrate.turn(ctx.run_id, here, spent.turns[-1])
             if turn["stop"] == "refusal":
                 raise StepError(
                     f"agent {current!r} refused at {here}: {turn.get('refusal') or 'no reason'}",

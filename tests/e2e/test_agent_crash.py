@@ -4,6 +4,7 @@ tool ran once, the tool in flight ran again (at least once), and the mission com
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -71,6 +72,7 @@ def test_kill_during_the_third_turns_tool_call_then_resume(
     process = start_autoagent("run", str(spec), env=env, log=out)
     try:
         wait_for(lambda: slept.exists(), timeout=120, what="the third tool call", process=process)
+        time.sleep(3)  # the tool sleeps on; the run's log lines so far reach the server
     finally:
         kill_group(process)
     run_id = run_id_in(out.read_text())
@@ -86,3 +88,13 @@ def test_kill_during_the_third_turns_tool_call_then_resume(
     for unit in ("turn-1", "turn-3", "turn-4", "call-1", "model"):
         assert unit in status.stdout, status.stdout
     assert "after  completed" in status.stdout, status.stdout
+    from prefect import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    with (
+        temporary_settings(updates={PREFECT_API_URL: prefect_server.url}),
+        get_client(sync_client=True) as client,
+    ):
+        logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])))
+    said = [entry.message.split(":")[0] for entry in logs if entry.message.startswith("work/turn-")]
+    assert sorted(said) == [f"work/turn-{n}" for n in (1, 2, 3, 4)]  # the resume says no turn twice
