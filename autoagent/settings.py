@@ -94,6 +94,14 @@ class Settings(BaseModel):
         description="Most items one for_each fans out to: checked at validation when the list is"
         " written in the spec, at run time before any item starts otherwise.",
     )
+    for_each_batch: int = Field(
+        100,
+        ge=1,
+        le=10_000,
+        description="A for_each over more items than this runs them in batch task runs of at"
+        " most this many items each (a step's `for_each_batch:` overrides it; 1 keeps one task"
+        " run per item): each item's result is still persisted under its own key.",
+    )
     max_expression_output: int = Field(
         1_000_000,
         ge=1,

@@ -60,3 +60,15 @@ def prefect_api(prefect_server) -> Iterator[str]:
 
     with temporary_settings(updates={PREFECT_API_URL: prefect_server.url}):
         yield prefect_server.url
+
+
+@pytest.fixture()
+def batches_of_50(monkeypatch) -> Iterator[None]:
+    """A for_each over more than 50 items runs in batch task runs of 50 (the setting)."""
+    from autoagent.settings import get_settings
+
+    monkeypatch.setenv("AUTOAGENT_FOR_EACH_BATCH", "50")
+    get_settings.cache_clear()
+    yield
+    monkeypatch.undo()
+    get_settings.cache_clear()

@@ -11,6 +11,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from autoagent.server.answering import answer_command, waits_for
+from autoagent.server.status_nodes import shown_items
 
 if TYPE_CHECKING:  # `autoagent list` renders a table: it needs no spec models (~0.2 s)
     from autoagent.engine.outcome import Outcome
@@ -82,7 +83,11 @@ def status_tree(status: MissionStatus) -> Tree:
 
     def add(parent: Tree, nodes: list[StepStatus]) -> None:
         for node in nodes:
-            add(parent.add(step_line(node)), node.children)
+            branch = parent.add(step_line(node))
+            children, hidden = shown_items(node.children)
+            add(branch, children)
+            if hidden:
+                branch.add(Text(f"… {hidden:,} more items completed", style="dim"))
 
     add(tree, status.steps)
     return tree
@@ -123,6 +128,8 @@ def progress_printer(console: Console, run_id: str = "RUN") -> Callable[[Outcome
     that starts waiting."""
 
     def show(outcome: Outcome) -> None:
+        if outcome.batch is not None and outcome.state == "completed" and not outcome.error:
+            return  # an item of a batch that went well: its batch's line says so
         if outcome.state == "waiting":
             text = Text(f"  ⏸ {outcome.path}  waiting: ", style="magenta")
             text.append(answer_command(run_id, outcome.path, outcome.output), style="bold")
@@ -130,6 +137,8 @@ def progress_printer(console: Console, run_id: str = "RUN") -> Callable[[Outcome
             return
         icon, color = ICONS.get(outcome.state, ("•", "white"))
         text = Text(f"  {icon} {outcome.path}", style=color)
+        if outcome.parts is not None:
+            text.append(f"  {len(outcome.parts)} items", style="dim")
         if outcome.cached:
             text.append("  cached", style="dim")
         if outcome.duration is not None:

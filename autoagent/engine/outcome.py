@@ -42,6 +42,10 @@ class Outcome:
     link: Any = field(default=None, repr=False)
     """Stands for the run that did the step, in the ``wait_for`` of those that need it
     (engine/graph.py)."""
+    batch: str | None = None
+    """For an item of a batched fan-out: its batch task run's name (engine/batches.py)."""
+    parts: list[Outcome] | None = field(default=None, repr=False)
+    """For a batch: the outcome of each of its items, in order."""
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,10 @@
 
 Retries happen at exactly one layer: the step task's, through Prefect's ``retries``,
 ``retry_delay_seconds`` (the exponential backoff, spelled out per attempt), ``retry_jitter_factor``
-and ``retry_condition_fn``. Agents never retry on their own; a ``StepError`` says whether another
-attempt could help (``retryable``) and of which ``kind`` it is, which ``retry_on`` selects.
+and ``retry_condition_fn``; for an item of a batched fan-out, whose batch task run never retries,
+the item's own loop (engine/batches.py) with the same delays and condition. Agents never retry on
+their own; a ``StepError`` says whether another attempt could help (``retryable``) and of which
+``kind`` it is, which ``retry_on`` selects.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 from prefect import Task
 from prefect.client.schemas.objects import TaskRun
 from prefect.states import State
+from prefect.utilities.math import clamped_poisson_interval
 
 from autoagent.errors import StepError
 from autoagent.spec import Defaults, RetryBackoff, Step
@@ -60,6 +63,17 @@ class RetryPolicy:
             timeout=timeout,
         )
 
+    def retries_after(self, error: BaseException, attempt: int) -> bool:
+        """Whether attempt ``attempt`` (from 1), which raised ``error``, is tried again."""
+        return attempt <= self.retries and _retryable(error, self.retry_on)
+
+    def delay(self, attempt: int) -> float:
+        """Seconds before the attempt after ``attempt``, jittered as Prefect jitters them."""
+        delay = self.backoff.delays(self.retries)[attempt - 1]
+        if self.backoff.jitter and delay > 0:
+            return clamped_poisson_interval(delay, clamping_factor=self.backoff.jitter)
+        return delay
+
     def task_options(self, *, agent_enforces_timeout: bool) -> dict[str, Any]:
         """Options for ``Task.with_options``. An agent ends itself at the timeout, so its task's
         own timeout comes later; a plain function has only Prefect's."""
@@ -81,10 +95,14 @@ def retry_condition(
     def should_retry(task: Task[..., Any], task_run: TaskRun, state: State) -> bool:
         try:
             state.result(raise_on_failure=True)
-        except StepError as exc:
-            return exc.retryable and (retry_on is None or exc.kind in retry_on)
-        except Exception:
-            return retry_on is None or "error" in retry_on
+        except Exception as exc:
+            return _retryable(exc, retry_on)
         return False
 
     return should_retry
+
+
+def _retryable(error: BaseException, retry_on: tuple[str, ...] | None) -> bool:
+    if isinstance(error, StepError):
+        return error.retryable and (retry_on is None or error.kind in retry_on)
+    return retry_on is None or "error" in retry_on

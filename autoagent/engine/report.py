@@ -28,6 +28,7 @@ from autoagent.server.client import client, in_session
 from autoagent.server.reader import open_reader
 from autoagent.server.records import TaskRunRecord
 from autoagent.server.status import MissionStatus, StepStatus
+from autoagent.server.status_nodes import shown_items
 from autoagent.spec import MissionSpec
 from autoagent.spec.lineage import planned_lineage
 
@@ -120,7 +121,12 @@ def _in_order(nodes: list[StepStatus], depth: int = 0) -> list[tuple[StepStatus,
     found: list[tuple[StepStatus, int]] = []
     for node in nodes:
         found.append((node, depth))
-        found.extend(_in_order(node.children, depth + 1))
+        children, hidden = shown_items(node.children)
+        found.extend(_in_order(children, depth + 1))
+        if hidden:
+            more = StepStatus(path=f"{node.path}[…]", id="…", kind="items", state="completed")
+            more.reason = f"{hidden:,} more items completed (the run's table artifacts list each)"
+            found.append((more, depth + 1))
     return found
 
 

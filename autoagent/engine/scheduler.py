@@ -18,7 +18,6 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 from prefect.exceptions import Pause
@@ -27,6 +26,7 @@ from prefect.utilities.annotations import quote
 
 from autoagent import expressions
 from autoagent.engine import compensation
+from autoagent.engine.batches import BatchUnits, FanOut
 from autoagent.engine.graph import Link, link
 from autoagent.engine.journal import Journal
 from autoagent.engine.outcome import (
@@ -41,21 +41,13 @@ from autoagent.engine.outcome import (
 from autoagent.engine.results import MISSING, Results
 from autoagent.engine.scope import NO_ITEM, Scope
 from autoagent.engine.step import fan_in
-from autoagent.engine.units import StepUnits, bare
+from autoagent.engine.units import bare
 from autoagent.errors import ExpressionError
 from autoagent.settings import get_settings
 from autoagent.spec import Step
 
 
-@dataclass
-class _FanOut:
-    step: Step
-    results: list[Outcome | None]
-    started: float
-    items: list[Any]
-
-
-class Scheduler(StepUnits):
+class Scheduler(BatchUnits):
     """Runs the steps of one scope, writing each outcome in the run's ``journal``; ``run_group``
     runs a group or child mission as a subflow."""
 
@@ -83,9 +75,12 @@ class Scheduler(StepUnits):
         self.siblings = {s.id: s for s in steps}
         waiting = {s.id: s for s in steps}
         running: dict[Future[Outcome], tuple[Step, int | None]] = {}
-        fanouts: dict[str, _FanOut] = {}
+        fanouts: dict[str, FanOut] = {}
         workers = get_settings().max_parallel_steps
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="step") as pool:
+        with (
+            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="step") as pool,
+            _closing(fanouts),
+        ):
             while waiting or running:
                 # a step can finish without running (blocked, empty fan-out, done before):
                 # start until nothing more is ready; once suspending, start nothing new
@@ -108,8 +103,12 @@ class Scheduler(StepUnits):
                         self._finish(step, outcome)
                     else:
                         fan = fanouts[step.id]
-                        fan.results[index] = outcome
-                        if all(r is not None for r in fan.results):
+                        fan.place(index, outcome)
+                        if fan.pending and self.suspension is None:
+                            running[self._submit_batch(step, fan)] = (step, fan.pending[0][0])
+                            fan.pending.popleft()
+                        if fan.complete:
+                            fan.close()
                             self._finish(step, self._join(step, fan), fan.items)
         if self.suspension is not None:  # the engine ends this attempt without a final state
             raise Pause(state=self.suspension)
@@ -181,7 +180,12 @@ class Scheduler(StepUnits):
             if found is not MISSING:
                 self._finish(step, Outcome(path, COMPLETED, output=found, cached=True), items)
                 return
-        fanouts[step.id] = _FanOut(step, [None] * len(items), time.monotonic(), items)
+        fan = fanouts[step.id] = FanOut.of(step, path, items)
+        if fan.batched:
+            for _ in range(min(fan.window, len(fan.pending))):
+                running[self._submit_batch(step, fan)] = (step, fan.pending[0][0])
+                fan.pending.popleft()
+            return
         for i, item in enumerate(items):
             running[self._submit(step, i, item)] = (step, i)
 
@@ -207,13 +211,15 @@ class Scheduler(StepUnits):
             self.outputs[step.id] = None
         self.journal.record(outcome)
 
-    def _join(self, step: Step, fan: _FanOut) -> Outcome:
+    def _join(self, step: Step, fan: FanOut) -> Outcome:
         results = [r for r in fan.results if r is not None]
         path = self.scope.prefix + step.id
         durations = [r.duration for r in results if r.duration is not None]
         duration = max(durations) if durations else time.monotonic() - fan.started
         bad = [r for r in results if r.state != COMPLETED]
         errors = "; ".join(f"{r.path}: {r.error}" for r in bad[:3]) if bad else None
+        if len(bad) > 3:
+            errors = f"{len(bad)} of {len(results)} items failed: {errors}; and {len(bad) - 3} more"
         made = self._fan_in(step, path, [r.link for r in results], errors)
         if errors is not None:
             return Outcome(
@@ -234,7 +240,7 @@ class Scheduler(StepUnits):
     def _fan_in(self, step: Step, path: str, items: list[Any], failed: str | None) -> Any:
         """The fan-out parent's own node in the run graph: after its items, before what needs
         it (a task run that does nothing else); its link."""
-        found = [made for made in items if made is not None] or self._needs(step)
+        found = list({id(m): m for m in items if m is not None}.values()) or self._needs(step)
         state = fan_in(path=quote(path), failed=quote(failed), wait_for=found, return_state=True)
         return link(state)
 
@@ -250,11 +256,18 @@ class Scheduler(StepUnits):
     ) -> Future[Outcome]:
         """A unit to start at the next ``_launch``; its future reports to ``_finished``."""
         path = self.scope.prefix + step.id + (f"[{index}]" if index is not None else "")
+        return self._queue(self._unit, step, path, item, not_run, error)
+
+    def _submit_batch(self, step: Step, fan: FanOut) -> Future[Outcome]:
+        """The fan-out's next batch as a unit."""
+        start, stop = fan.pending[0]
+        return self._queue(self._batch_unit, step, fan, start, stop)
+
+    def _queue(self, unit: Callable[..., Outcome], *args: Any) -> Future[Outcome]:
         context = contextvars.copy_context()
         future: Future[Outcome] = Future()
         future.add_done_callback(self._done.put)
-        call = functools.partial(context.run, self._unit, step, path, item, not_run, error)
-        self._units.append((future, call))
+        self._units.append((future, functools.partial(context.run, unit, *args)))
         return future
 
 
@@ -266,6 +279,16 @@ def _settle(future: Future[Outcome], call: Callable[[], Outcome]) -> None:
         future.set_result(call())
     except BaseException as exc:  # KeyboardInterrupt, SystemExit: the loop re-raises it
         future.set_exception(exc)
+
+
+@contextlib.contextmanager
+def _closing(fanouts: dict[str, FanOut]) -> Any:
+    """Fan-outs left under way (a suspension, an interrupt) release their item pools."""
+    try:
+        yield
+    finally:
+        for fan in fanouts.values():
+            fan.close()
 
 
 def _condition(when: str | bool | None, context: dict[str, Any]) -> bool:

@@ -73,7 +73,9 @@ def step_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str |
     return cache_key(call.root_run_id, call.path, call.input)
 
 
-def _run_step(call: StepCall) -> Any:
+def run_call(call: StepCall) -> Any:
+    """Run one step (or one item of a batch) as ``call`` says: its agent, here or on its work
+    pool, holding its concurrency slot; a State when it does not run or suspends."""
     if call.not_run:
         return Cancelled(name=call.not_run_state, message=call.not_run)
     if call.input_error:
@@ -142,7 +144,7 @@ STEP_OPTIONS: dict[str, Any] = {
 }
 """What every step task is, whatever its policy: named by its path, its result persisted."""
 
-run_step: Task[..., Any] = task(_run_step, **STEP_OPTIONS)
+run_step: Task[..., Any] = task(run_call, **STEP_OPTIONS)
 
 
 def _fan_in(*, path: str, failed: str | None) -> Any:
@@ -160,7 +162,7 @@ fan_in: Task[..., Any] = task(
 """A fan-out's parent, as its own node of the run graph: after its items, before what needs it."""
 
 run_step_here: Task[..., Any] = task(
-    _run_step,
+    run_call,
     name=STEP_TASK,
     task_run_name=_path_of,
     persist_result=False,
@@ -194,5 +196,5 @@ def step_task(
     }
     if asset is None:
         return run_step.with_options(**options)
-    made = materialize(asset, asset_deps=list(upstream) or None, **STEP_OPTIONS)(_run_step)
+    made = materialize(asset, asset_deps=list(upstream) or None, **STEP_OPTIONS)(run_call)
     return made.with_options(**options)

@@ -117,6 +117,26 @@ class Reader:
             if len(page) < PAGE:
                 return found
 
+    def tables(self, task_run_ids: list[UUID]) -> dict[UUID, list[dict[str, Any]]]:
+        """The rows of the table artifacts of these task runs (a batch's items), by task run."""
+        found: dict[UUID, list[dict[str, Any]]] = {}
+        ids = [str(i) for i in task_run_ids]
+        for start in range(0, len(ids), PAGE):
+            body = {
+                "artifacts": {
+                    "task_run_id": {"any_": ids[start : start + PAGE]},
+                    "type": {"any_": ["table"]},
+                },
+                "limit": PAGE,
+            }
+            for artifact in self._call("POST", "/artifacts/filter", body=body).json():
+                rows = _json(artifact.get("data"))
+                if isinstance(rows, list) and artifact.get("task_run_id"):
+                    found.setdefault(UUID(artifact["task_run_id"]), []).extend(
+                        r for r in rows if isinstance(r, dict)
+                    )
+        return found
+
     def recent(self, limit: int = 20) -> list[FlowRunRecord]:
         """Top-level mission runs, newest first: every root mission run carries the mission tag
         (spec missions, each its own flow, and missions written as code)."""

@@ -17,8 +17,10 @@ from autoagent.server.connection import ensure_api
 from autoagent.server.reader import Reader, open_reader
 from autoagent.server.records import FlowRunRecord, TaskRunRecord
 from autoagent.server.status_nodes import (
+    BATCH,
     UNIT,
     StepStatus,
+    batched_items,
     from_flow_runs,
     from_task_runs,
     join,
@@ -85,7 +87,9 @@ def read(reader: Reader, run_id: str, known: Iterable[TaskRunRecord] = ()) -> Sn
     task_runs = _overlaid(reader.task_runs([r.id for r in flow_runs]), known)
     ended = root.state is not None and root.state.is_final()
     waiting = [] if ended else reader.waiting(root.id)
-    return Snapshot(root, flow_runs, build(root, flow_runs, task_runs, waiting))
+    batches = [run.id for run in task_runs if BATCH.match(run.name)]
+    tables = reader.tables(batches) if batches else {}
+    return Snapshot(root, flow_runs, build(root, flow_runs, task_runs, waiting, tables))
 
 
 def _overlaid(recorded: list[TaskRunRecord], known: Iterable[TaskRunRecord]) -> list[TaskRunRecord]:
@@ -102,9 +106,12 @@ def build(
     flow_runs: list[FlowRunRecord],
     task_runs: list[TaskRunRecord],
     waiting: list[dict[str, Any]] | None = None,
+    tables: dict[Any, list[dict[str, Any]]] | None = None,
 ) -> MissionStatus:
     """Assemble the tree from what the server holds; ``waiting`` are the run's wait markers
-    (autoagent.server.inputs), shown on the steps that wait while the run has not ended. A mission
+    (autoagent.server.inputs), shown on the steps that wait while the run has not ended;
+    ``tables`` the rows of the batches' table artifacts by task run (a batched fan-out's
+    items). A mission
     written as code has no spec: its shape comes from the step paths its runs recorded."""
     given = (root.parameters or {}).get("spec")
     if isinstance(given, str):  # a deployment run names a file, inlined when the run starts
@@ -115,8 +122,12 @@ def build(
         subflow_links = {r.parent_task_run_id for r in flow_runs if r.parent_task_run_id}
         spec = shape_of_code(root, [t for t in task_runs if t.id not in subflow_links])
     by_path: dict[str, list[TaskRunRecord]] = {}
+    batches: dict[str, dict[str, list[TaskRunRecord]]] = {}
     for run in task_runs:
         by_path.setdefault(run.name, []).append(run)
+        batch = BATCH.match(run.name)
+        if batch:
+            batches.setdefault(batch["base"], {}).setdefault(run.name, []).append(run)
     groups: dict[str, list[FlowRunRecord]] = {}
     for run in flow_runs:  # a group's run is named "<mission run>/<group path>"
         if run.id != root.id:
@@ -127,7 +138,11 @@ def build(
     def node(step: Step, path: str) -> StepStatus:
         status = StepStatus(path=path, id=step.id, kind=step.kind)
         children = step.child.steps if step.child else step.steps
-        if step.for_each is not None:
+        if step.for_each is not None and path in batches:
+            status.children = batched_items(path, step.kind, batches[path], tables or {})
+            from_task_runs(status, by_path.get(path, []))
+            join(status, ended)
+        elif step.for_each is not None:
             indices = _item_indices(path, by_path, groups)
             for i in indices:
                 item_path = f"{path}[{i}]"

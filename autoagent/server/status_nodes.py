@@ -89,6 +89,58 @@ def turns(
     return found
 
 
+BATCH = re.compile(r"^(?P<base>.+)\[(?P<start>\d+):(?P<stop>\d+)\]$")
+"""A batch task run of a large fan-out (engine/batches.py): ``<step>[a:b]``."""
+
+
+def batched_items(
+    path: str,
+    kind: str,
+    batches: dict[str, list[TaskRunRecord]],
+    tables: dict[Any, list[dict[str, Any]]],
+) -> list[StepStatus]:
+    """The items of a batched fan-out from its batches' table artifacts (one row per item); a
+    batch with no table yet (running, or crashed) lends its state to its items. An item read
+    back on a resume borrows the attempts and seconds of the batch run that really ran it."""
+    found: list[StepStatus] = []
+    for name, runs in sorted(batches.items(), key=lambda kv: int(BATCH.match(kv[0])["start"])):
+        match = BATCH.match(name)
+        rows: dict[str, dict[str, Any]] = {}
+        for run in sorted(runs, key=lambda r: (r.created or datetime.min, r.start_time)):
+            for row in tables.get(run.id, []):
+                seen = rows.get(row.get("item", ""))
+                if row.get("cached") and seen is not None and seen.get("state") == "completed":
+                    row = {**seen, "cached": True}
+                rows[str(row.get("item", ""))] = row
+        for i in range(int(match["start"]), int(match["stop"])):
+            item = StepStatus(path=f"{path}[{i}]", id=f"{path.rsplit('/', 1)[-1]}[{i}]", kind=kind)
+            row = rows.get(item.path)
+            if row is None:
+                from_task_runs(item, runs)
+                item.attempts = 0
+                item.duration = None
+            else:
+                item.state = str(row.get("state", "pending"))
+                item.attempts = int(row.get("attempts") or 0)
+                item.duration = float(row.get("seconds") or 0.0)
+                item.cached = bool(row.get("cached"))
+                item.error = row.get("error") or None
+            found.append(item)
+    return found
+
+
+ITEMS_SHOWN = 100
+"""A fan-out wider than this shows only its items worth a look (failed, retried, not done)."""
+
+
+def shown_items(children: list[StepStatus]) -> tuple[list[StepStatus], int]:
+    """The children of a node to show, and how many plainly completed items are left out."""
+    if len(children) <= ITEMS_SHOWN:
+        return children, 0
+    notable = [c for c in children if c.state != "completed" or c.attempts > 1][:ITEMS_SHOWN]
+    return notable, len(children) - len(notable)
+
+
 def newest(runs: list[Any]) -> Any:
     return max(runs, key=lambda r: (r.start_time or r.created or datetime.min, r.created))
 

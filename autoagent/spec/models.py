@@ -197,6 +197,9 @@ class StepFields(Strict):
     needs: list[str] = Field(default_factory=list)
     when: str | bool | None = None
     for_each: str | list[Any] | None = None
+    for_each_batch: int | None = Field(None, ge=1, le=10_000)
+    """Items per batch task run of this step's fan-out (1: one task run per item); unset, the
+    setting ``for_each_batch`` decides (engine/batches.py)."""
     retries: int | None = Field(None, ge=0, le=100)
     retry_backoff: RetryBackoff | None = None
     retry_on: list[str] | None = None

@@ -46,6 +46,9 @@ def problems(f: StepFields, agents: Mapping[str, AgentDefinition | None] | None 
     if isinstance(f.for_each, list) and len(f.for_each) > widest:
         message = f"{len(f.for_each)} items: at most {widest} (limit AUTOAGENT_MAX_FOR_EACH)"
         out.append((("for_each",), "for_each", message))
+    if f.for_each_batch is not None and (f.for_each is None or f.agent is None):
+        message = "only a for_each step with an agent runs its items in batches"
+        out.append((("for_each_batch",), "for_each_batch", message))
     if f.runs_on is not None and f.agent is None:
         message = "only a step with an agent runs on a work pool (put it on the agent steps)"
         out.append((("runs_on",), "runs_on", message))

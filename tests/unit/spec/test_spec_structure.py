@@ -422,3 +422,29 @@ def test_only_agent_steps_run_on_a_work_pool():
     problems = [p for p in problems_of(RUNS_ON) if p.field == "runs_on"]
     assert sorted(p.step for p in problems) == ["gate", "grouped"]
     assert "only a step with an agent runs on a work pool" in problems[0].message
+
+
+def test_for_each_batch_belongs_to_a_for_each_step_with_an_agent():
+    spec = """
+    name: m
+    steps:
+      - id: plain
+        agent: echo
+        input: {value: 1}
+        for_each_batch: 10
+      - id: fine
+        agent: echo
+        for_each: [1, 2]
+        input: {value: 1}
+        for_each_batch: 10
+      - id: zero
+        agent: echo
+        for_each: [1, 2]
+        input: {value: 1}
+        for_each_batch: 0
+    """
+    problems = problems_of(text(spec))
+    found = find(problems, step="plain", field="for_each_batch")
+    assert found.message == "only a for_each step with an agent runs its items in batches"
+    assert not [p for p in problems if p.step == "fine"]
+    assert find(problems, step="zero", field="for_each_batch")

@@ -1,0 +1,458 @@
+"""Large fan-outs: a ``for_each`` over more items than its batch size runs them in batch task runs.
+
+A task run costs Prefect ~4-5 ms of client CPU and ~15 ms of server CPU (design.md section 2), so
+ten thousand items as ten thousand task runs drown one server. Past the batch size (the step's
+``for_each_batch``, else the setting), a fan-out runs batch task runs named ``<step>[a:b]``, a
+few at a time, and each runs its items on the fan-out's item pool, concurrently up to
+``max_parallel_steps``. Each item keeps what a step task gives it:
+
+* its result is recorded under its own key (its path ``<step>[i]`` and its input's hash: the
+  key its own task run would use) before it counts as done, so a resume or a retry of the
+  mission never runs a finished item again;
+* the step's retry policy tries it again: retries happen at the item (the batch task run has
+  none), with the step's delays, jitter and ``retry_on``; its ``timeout``, ``concurrency`` and
+  ``runs_on`` apply per item, as its agent runs them.
+
+A batch whose items all completed records their outputs once more under the batch's own key, so
+a resume skips it with one read. Each batch task run leaves a table artifact with every item's
+state, attempts, seconds and error (what ``autoagent status`` and the report show per item) and
+the fan-out a progress artifact that moves as batches end.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import math
+import threading
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from prefect import Task, task
+from prefect.assets import materialize
+from prefect.client.schemas.actions import ArtifactCreate, ArtifactUpdate
+from prefect.context import FlowRunContext, TaskRunContext
+from prefect.logging import get_run_logger
+from prefect.states import Failed, Paused, State
+from prefect.utilities.annotations import quote
+
+from autoagent import expressions
+from autoagent.engine import narrate
+from autoagent.engine.graph import link
+from autoagent.engine.journal import keep_run
+from autoagent.engine.outcome import COMPLETED, FAILED, SUSPENDED, Outcome
+from autoagent.engine.policy import RetryPolicy
+from autoagent.engine.results import MISSING, Results
+from autoagent.engine.step import StepCall, run_call
+from autoagent.engine.units import StepUnits
+from autoagent.errors import ExpressionError, StepError
+from autoagent.server.client import client, read_run
+from autoagent.settings import get_settings
+from autoagent.spec import Step
+from autoagent.spec.lineage import upstream
+
+logger = logging.getLogger("autoagent.batches")
+
+BATCH_TASK = "for_each-batch"
+PROGRESS_EVERY_SECONDS = 1.0
+"""How often a fan-out's progress artifact is updated at most (its last update always goes)."""
+ERRORS_NAMED = 3
+"""Failed items a batch's or fan-out's error names; the table artifact lists them all."""
+
+
+def batch_size(step: Step, count: int) -> int:
+    """Items per batch task run of a fan-out of ``count`` items; 1: one task run per item (a
+    fan-out no wider than its batch size, a step that is not an agent's, a planner)."""
+    if step.agent is None or step.agent == "planner" or step.for_each is None:
+        return 1
+    size = step.for_each_batch or get_settings().for_each_batch
+    return size if count > size and size > 1 else 1
+
+
+@dataclass
+class ItemRun:
+    """What became of one item of a batch: a row of its table artifact."""
+
+    index: int
+    path: str
+    state: str
+    output: Any = None
+    error: str | None = None
+    kind: str | None = None
+    attempts: int = 0
+    seconds: float = 0.0
+    cached: bool = False
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "item": self.path,
+            "state": self.state,
+            "attempts": self.attempts,
+            "seconds": round(self.seconds, 3),
+            "cached": self.cached,
+            "error": self.error or "",
+        }
+
+
+@dataclass
+class Batch:
+    """What one batch task run is asked to do: its only argument, passed quoted (no graph edge,
+    nothing hashed). ``runs`` is filled in as its items end."""
+
+    name: str
+    calls: list[StepCall]
+    policy: RetryPolicy
+    pool: ThreadPoolExecutor
+    results: Results
+    basis: list[Any]
+    found: list[ItemRun] = field(default_factory=list)
+    """Items a resume found recorded: they do not run again."""
+    runs: list[ItemRun] = field(default_factory=list)
+
+
+def run_item(call: StepCall, policy: RetryPolicy, results: Results, index: int) -> ItemRun:
+    """Try one item by the step's policy; record its result under its own key when it completes."""
+    started = time.monotonic()
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            output = run_call(replace(call, attempt=attempt))
+            if isinstance(output, State):  # a wait inside it suspended the mission
+                return ItemRun(index, call.path, SUSPENDED, attempts=attempt)
+            results.record(call.path, call.input, output)
+        except Exception as exc:
+            if policy.retries_after(exc, attempt):
+                pause = policy.delay(attempt)
+                _log().warning(
+                    "%s attempt %d failed (%s); retrying in %.2fs", call.path, attempt, exc, pause
+                )
+                time.sleep(pause)
+                continue
+            kind = exc.kind if isinstance(exc, StepError) else "error"
+            seconds = time.monotonic() - started
+            return ItemRun(
+                index,
+                call.path,
+                FAILED,
+                error=str(exc),
+                kind=kind,
+                attempts=attempt,
+                seconds=seconds,
+            )
+        return ItemRun(
+            index,
+            call.path,
+            COMPLETED,
+            output=output,
+            attempts=attempt,
+            seconds=time.monotonic() - started,
+        )
+
+
+def _log() -> logging.Logger | logging.LoggerAdapter:
+    try:
+        return get_run_logger()
+    except Exception:
+        return logger
+
+
+def _run_batch(batch: Batch) -> Any:
+    futures = [
+        batch.pool.submit(
+            contextvars.copy_context().run, run_item, call, batch.policy, batch.results, index
+        )
+        for index, call in _indexed(batch)
+    ]
+    batch.runs = sorted([*batch.found, *(f.result() for f in futures)], key=lambda r: r.index)
+    _post_table(batch)
+    failed = [r for r in batch.runs if r.state == FAILED]
+    if failed:
+        for run in failed:
+            narrate.failed(batch.calls[0].root_run_id, run.path, run.kind, run.error, run.attempts)
+        return Failed(message=_errors(failed, len(batch.runs)))
+    if any(r.state == SUSPENDED for r in batch.runs):
+        return Paused(message=f"{batch.name}: an item waits")
+    batch.results.write(batch.name, batch.basis, [r.output for r in batch.runs])
+    return None
+
+
+def _indexed(batch: Batch) -> list[tuple[int, StepCall]]:
+    return [(int(call.path.rsplit("[", 1)[1].rstrip("]")), call) for call in batch.calls]
+
+
+def _errors(failed: list[ItemRun], total: int) -> str:
+    named = "; ".join(f"{r.path}: {r.error}" for r in failed[:ERRORS_NAMED])
+    more = f"; and {len(failed) - ERRORS_NAMED} more" if len(failed) > ERRORS_NAMED else ""
+    return f"{len(failed)} of {total} items failed: {named}{more}"
+
+
+def _post_table(batch: Batch) -> None:
+    """The batch's items as a table artifact on its task run: status and the report read it."""
+    context = TaskRunContext.get()
+    if context is None:
+        return
+    artifact = ArtifactCreate(
+        type="table",
+        data=json.dumps([r.row() for r in batch.runs]),
+        description=f"items of {batch.name}",
+        task_run_id=context.task_run.id,
+        flow_run_id=context.task_run.flow_run_id,
+    )
+    try:
+        with client() as prefect:
+            prefect.create_artifact(artifact)
+    except Exception:  # a failure to post only costs the table
+        logger.warning("could not post the items of %s", batch.name, exc_info=True)
+
+
+def _batch_name(parameters: dict[str, Any]) -> str:
+    return parameters["batch"].name
+
+
+narrate.quiet_engine(BATCH_TASK)
+
+BATCH_OPTIONS: dict[str, Any] = {
+    "name": BATCH_TASK,
+    "task_run_name": _batch_name,
+    "persist_result": False,  # each item records its own result, the batch its outputs
+    "retries": 0,  # items retry, not batches: one layer
+    "on_completion": [keep_run],
+    "on_failure": [keep_run],
+}
+
+run_batch: Task[..., Any] = task(_run_batch, **BATCH_OPTIONS)
+
+
+class Progress:
+    """A fan-out's progress artifact on the run that fans out: items done of all, updated as
+    batches end (at most once a second, and once at the end)."""
+
+    def __init__(self, path: str, total: int):
+        self.path = path
+        self.total = total
+        self.done = self.failed = self.retried = 0
+        self._lock = threading.Lock()
+        self._posted = 0.0
+        self._artifact_id: Any = None
+        context = FlowRunContext.get()
+        if context is None or context.flow_run is None:
+            return
+        try:
+            with client() as prefect:
+                made = prefect.create_artifact(
+                    ArtifactCreate(
+                        type="progress",
+                        data=0.0,
+                        description=self._said(),
+                        flow_run_id=context.flow_run.id,
+                    )
+                )
+            self._artifact_id = made.id
+        except Exception:
+            logger.warning("could not post the progress of %s", path, exc_info=True)
+
+    def _said(self) -> str:
+        said = f"{self.path}: {self.done:,} of {self.total:,} items done"
+        if self.failed:
+            said += f", {self.failed:,} failed"
+        if self.retried:
+            said += f", {self.retried:,} retried"
+        return said
+
+    def advance(self, runs: list[ItemRun]) -> None:
+        with self._lock:
+            self.done += sum(r.state == COMPLETED for r in runs)
+            self.failed += sum(r.state == FAILED for r in runs)
+            self.retried += sum(r.attempts > 1 for r in runs)
+            ended = self.done + self.failed >= self.total
+            now = time.monotonic()
+            if self._artifact_id is None or (
+                now - self._posted < PROGRESS_EVERY_SECONDS and not ended
+            ):
+                return
+            self._posted = now
+            update = ArtifactUpdate(data=100.0 * self.done / self.total, description=self._said())
+        try:
+            with client() as prefect:
+                prefect.update_artifact(self._artifact_id, update)
+        except Exception:
+            logger.warning("could not update the progress of %s", self.path, exc_info=True)
+
+
+@dataclass
+class FanOut:
+    """One fan-out under way: each item's outcome as it comes, and its batches still to start."""
+
+    step: Step
+    results: list[Outcome | None]
+    started: float
+    items: list[Any]
+    pending: deque[tuple[int, int]] = field(default_factory=deque)
+    pool: ThreadPoolExecutor | None = None
+    progress: Progress | None = None
+    window: int = 0
+    """Batches under way at once: enough to keep the item pool busy, few enough that they end
+    (and record) in order."""
+
+    @classmethod
+    def of(cls, step: Step, path: str, items: list[Any]) -> FanOut:
+        fan = cls(step, [None] * len(items), time.monotonic(), items)
+        size = batch_size(step, len(items))
+        if size > 1:
+            fan.pending = deque((a, min(a + size, len(items))) for a in range(0, len(items), size))
+            width = min(get_settings().max_parallel_steps, len(items))
+            fan.pool = ThreadPoolExecutor(max_workers=width, thread_name_prefix="item")
+            fan.window = math.ceil(width / size) + 1
+            fan.progress = Progress(path, len(items))
+        return fan
+
+    @property
+    def batched(self) -> bool:
+        return self.pool is not None
+
+    def place(self, index: int, outcome: Outcome) -> None:
+        if outcome.parts is None:
+            self.results[index] = outcome
+        else:
+            self.results[index : index + len(outcome.parts)] = outcome.parts
+
+    @property
+    def complete(self) -> bool:
+        return all(r is not None for r in self.results)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+class BatchUnits(StepUnits):
+    """The batch unit, mixed into the Scheduler like the other units."""
+
+    def _batch_unit(self, step: Step, fan: FanOut, start: int, stop: int) -> Outcome:
+        """Run items ``start`` to ``stop`` of a fan-out as one batch task run; an engine failure
+        fails each of its items (never the scheduler's loop)."""
+        path = self.scope.prefix + step.id
+        try:
+            return self._run_batch_unit(step, fan, start, stop)
+        except Exception as exc:
+            why = f"{type(exc).__name__}: {exc}"
+            runs = [
+                ItemRun(i, f"{path}[{i}]", FAILED, error=why, kind="error")
+                for i in range(start, stop)
+            ]
+            return self._batch_outcome(f"{path}[{start}:{stop}]", fan, runs, None, None)
+
+    def _run_batch_unit(self, step: Step, fan: FanOut, start: int, stop: int) -> Outcome:
+        path = self.scope.prefix + step.id
+        name = f"{path}[{start}:{stop}]"
+        basis = fan.items[start:stop]
+        if self.scope.resuming:
+            found = self.results.read(name, basis)
+            if isinstance(found, list) and len(found) == stop - start:
+                runs = [
+                    ItemRun(i, f"{path}[{i}]", COMPLETED, output=o, cached=True)
+                    for i, o in zip(range(start, stop), found, strict=True)
+                ]
+                return self._batch_outcome(name, fan, runs, None, None)
+        policy = RetryPolicy.of(step, self.scope.defaults)
+        conversation = self._conversation(step)
+        calls: list[StepCall] = []
+        found_runs: list[ItemRun] = []
+        for i, item in zip(range(start, stop), basis, strict=True):
+            item_path = f"{path}[{i}]"
+            resolved: Any = None
+            error = None
+            try:
+                resolved = expressions.render(step.input or {}, self._context(item))
+            except ExpressionError as exc:
+                error = f"input: {exc}"
+            if self.scope.resuming and error is None:
+                output = self.results.read(item_path, resolved)
+                if output is not MISSING:
+                    found_runs.append(ItemRun(i, item_path, COMPLETED, output=output, cached=True))
+                    continue
+            calls.append(
+                StepCall(
+                    mission=self.scope.mission,
+                    root_run_id=self.scope.root_run_id,
+                    path=item_path,
+                    agent=step.agent or "",
+                    input=resolved,
+                    timeout=policy.timeout,
+                    input_error=error,
+                    concurrency=step.concurrency,
+                    runs_on=step.runs_on,
+                    conversation=conversation,
+                )
+            )
+        if not calls:
+            self.results.write(name, basis, [r.output for r in found_runs])
+            return self._batch_outcome(name, fan, found_runs, None, None)
+        assert fan.pool is not None
+        batch = Batch(name, calls, policy, fan.pool, self.results, basis, found=found_runs)
+        state = self._batch_task(step)(
+            batch=quote(batch), wait_for=self._needs(step), return_state=True
+        )
+        if not batch.runs:  # the batch never ran its items: each fails with its reason
+            why = state.message or state.name
+            batch.runs = [
+                ItemRun(i, f"{path}[{i}]", FAILED, error=why, kind="error")
+                for i in range(start, stop)
+            ]
+        return self._batch_outcome(name, fan, batch.runs, state, link(state))
+
+    def _batch_outcome(
+        self, name: str, fan: FanOut, runs: list[ItemRun], state: State | None, made: Any
+    ) -> Outcome:
+        parts = [
+            Outcome(
+                r.path,
+                r.state,
+                output=r.output,
+                error=r.error,
+                kind=r.kind,
+                duration=r.seconds,
+                cached=r.cached,
+                link=made,
+                batch=name,
+            )
+            for r in runs
+        ]
+        for part in parts:
+            if part.state != SUSPENDED:
+                self.journal.record(part)
+        if fan.progress is not None:
+            fan.progress.advance(runs)
+        if any(p.state == SUSPENDED for p in parts):
+            return Outcome(name, SUSPENDED, prefect_state=read_run(self.scope.root_run_id).state)
+        failed = [r for r in runs if r.state == FAILED]
+        outcome = Outcome(
+            name,
+            FAILED if failed else COMPLETED,
+            error=_errors(failed, len(runs)) if failed else None,
+            duration=max((r.seconds for r in runs), default=0.0),
+            cached=all(r.cached for r in runs),
+            prefect_state=state,
+            link=made,
+            parts=parts,
+        )
+        self.journal.record(outcome)
+        return outcome
+
+    def _batch_task(self, step: Step) -> Task[..., Any]:
+        """The batch task; a Prefect materialization of the step's asset when it has one."""
+        if step.asset is None:
+            return run_batch
+        with self._lock:
+            key = f"{step.id}#batch"
+            if key not in self._tasks:
+                deps = list(upstream(step, self.siblings)) or None
+                self._tasks[key] = materialize(step.asset, asset_deps=deps, **BATCH_OPTIONS)(
+                    _run_batch
+                )
+            return self._tasks[key]
