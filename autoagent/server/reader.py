@@ -104,14 +104,22 @@ class Reader:
             if len(page) < size or (limit is not None and len(found) >= limit):
                 return found
 
-    def task_runs(self, flow_run_ids: list[UUID]) -> list[TaskRunRecord]:
-        """Every task run of these flow runs."""
+    def task_runs(
+        self, flow_run_ids: list[UUID], only: list[UUID] | None = None
+    ) -> list[TaskRunRecord]:
+        """Every task run of these flow runs (``only``: those of these ids)."""
         found: list[TaskRunRecord] = []
         if not flow_run_ids:
             return found
         ids = [str(i) for i in flow_run_ids]
         while True:
-            body = {"flow_runs": {"id": {"any_": ids}}, "limit": PAGE, "offset": len(found)}
+            body: dict[str, Any] = {
+                "flow_runs": {"id": {"any_": ids}},
+                "limit": PAGE,
+                "offset": len(found),
+            }
+            if only is not None:
+                body["task_runs"] = {"id": {"any_": [str(i) for i in only]}}
             page = self._call("POST", "/task_runs/filter", body=body).json()
             found.extend(TaskRunRecord.model_validate(r) for r in page)
             if len(page) < PAGE:

@@ -11,6 +11,11 @@ from prefect.events.worker import EventsWorker
 
 from autoagent.server.reader import open_reader
 
+POLL_FIRST = 0.05
+POLL_LONGEST = 1.0
+PAGE_IDS = 1000
+"""Task runs asked about per poll (a request's size stays bounded; the rest come next poll)."""
+
 
 def wait_for_records(root: UUID, task_run_ids: set[UUID], deadline_seconds: float) -> bool:
     """Wait until the server holds a final state for every task run this process finished.
@@ -20,15 +25,18 @@ def wait_for_records(root: UUID, task_run_ids: set[UUID], deadline_seconds: floa
     """
     flush_events(deadline_seconds)
     end = time.monotonic() + deadline_seconds
+    missing = set(task_run_ids)
+    pause = POLL_FIRST
     with open_reader() as reader:
-        while True:
-            flow_ids = [r.id for r in reader.descendants(root)]
-            tasks = reader.task_runs(flow_ids)
-            seen = {t.id for t in tasks if t.state is not None and t.state.is_final()}
-            missing = task_run_ids - seen
+        flow_ids = [r.id for r in reader.descendants(root)]
+        while True:  # only what is still missing, less often the longer it takes: many
+            # processes waiting at once must not keep a busy server busier
+            tasks = reader.task_runs(flow_ids, only=sorted(missing)[:PAGE_IDS])
+            missing -= {t.id for t in tasks if t.state is not None and t.state.is_final()}
             if not missing or time.monotonic() > end:
                 return not missing
-            time.sleep(0.1)
+            time.sleep(pause)
+            pause = min(pause * 2, POLL_LONGEST)
 
 
 def flush_events(deadline_seconds: float) -> bool:
