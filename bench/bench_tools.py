@@ -39,3 +39,17 @@ def now() -> float:
 def add_one(n: int) -> int:
     """Add one (the tool of bench/agent_turns.py's conversation)."""
     return n + 1
+
+
+@tool
+def nap_tool(seconds: float) -> float:
+    return work.nap(seconds)
+
+
+@tool
+def nap_or_fail(item: int, seconds: float, failing: int, marker: str) -> float:
+    """An item of the wide resume: item ``failing`` fails until ``marker`` exists."""
+    work.nap(seconds)
+    if item == failing:
+        work.finish(1, marker)
+    return seconds

@@ -15,7 +15,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
-from report import scenario_title
+from report import RESUMES, scenario_title
 from systems import LABELS
 
 COLORS = {"autoagent": "#d9480f", "prefect": "#1c7ed6", "temporal": "#2b8a3e", "dbos": "#7048e8"}
@@ -40,7 +40,7 @@ def draw(result: dict[str, Any], path: Path) -> None:
                 capsize=5,
                 width=0.65,
             )
-            label = f"{s['median']:.1f}%" if scenario == "resume" else f"{s['median']:.2f}s"
+            label = f"{s['median']:.1f}%" if scenario in RESUMES else f"{s['median']:.2f}s"
             ax.annotate(
                 label,
                 (x, s["max"]),
@@ -55,7 +55,7 @@ def draw(result: dict[str, Any], path: Path) -> None:
         if counts and max(counts) != result["meta"]["runs_done"]:
             title += f", {max(counts)} runs"
         ax.set_title(title, fontsize=10)
-        ax.set_ylabel("% of the first run's time" if scenario == "resume" else "seconds")
+        ax.set_ylabel("% of the first run's time" if scenario in RESUMES else "seconds")
         ax.margins(y=0.15)
         ax.set_ylim(bottom=0)
         ax.grid(axis="y", alpha=0.3)

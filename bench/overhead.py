@@ -61,12 +61,19 @@ from systems import LABELS, RESUMABLE, SYSTEMS, Scale  # noqa: E402
 from autoagent import prefect_settings  # noqa: E402
 
 SCENARIOS = ("chain", "fanout", "resume")
+SCALE = {
+    "resume10k": ("autoagent",),
+    "missions100": ("autoagent",),
+    "fanout10k": ("autoagent", "dbos", "temporal", "prefect"),
+}
+"""Scenarios run once each after the rounds, on these systems in this order (the one likeliest
+to hit the cap last: a worker that runs out of time is stopped)."""
 SERVERS = {
     "stack": "self-hosted stack of `make stack-up` (API, services and worker processes, Redis)",
     "single": "server of `prefect server start` (API and services in one process)",
 }
 CLIENT_ENV = ("PREFECT_API_URL", "PREFECT_API_AUTH_STRING")
-QUICK = Scale(chain=10, fanout=40, nap=0.05, resume=100)
+QUICK = Scale(chain=10, fanout=40, nap=0.05, resume=100, wide=2000, missions=20)
 
 
 class WorkerGone(RuntimeError):
@@ -187,6 +194,8 @@ class Bench:
         self.cleanup = Cleanup()
         self.cleanup.push("remove the temp dir", self._remove_tmp)
         self.workers: dict[str, Worker] = {}
+        self.prefect_server: Any = None
+        self.temporal_server: Any = None
         self.down: dict[str, str] = {}  # system -> why it is not measured
         self.env: dict[str, dict[str, str]] = {}
         self.setup_seconds: dict[str, float] = {}
@@ -200,6 +209,10 @@ class Bench:
                     s: _entry() for s in self.systems if scenario != "resume" or s in RESUMABLE
                 }
                 for scenario in SCENARIOS
+            }
+            | {
+                scenario: {s: _entry() for s in systems if s in self.systems}
+                for scenario, systems in SCALE.items()
             },
             # Not a scenario: the fixed cost of one empty plain-Prefect flow run on this machine,
             # the floor under every AutoAgent and plain Prefect figure.
@@ -249,6 +262,7 @@ class Bench:
                 )
                 server = start(self.tmp / "prefect-server-home", database, self.logs)
                 self.cleanup.push("stop the Prefect server", server.stop)
+                self.prefect_server = server
         except Exception as exc:
             for system in users:
                 self.down[system] = f"Prefect server could not start: {exc}"
@@ -276,6 +290,7 @@ class Bench:
             with self.console.status("starting Temporal's dev server…"):
                 server, address = services.start_temporal(self.logs)
                 self.cleanup.push("stop the Temporal dev server", server.stop)
+                self.temporal_server = server
         except Exception as exc:
             self.down["temporal"] = f"Temporal dev server could not start: {exc}"
             self.console.print(f"[red]Temporal dev server could not start:[/] {exc}")
@@ -338,7 +353,39 @@ class Bench:
         """Whether this round runs the resume scenario: measured rounds up to --resume-runs."""
         return 1 <= round_no <= self.args.resume_runs
 
+    def server_cpu(self, system: str) -> float | None:
+        """Seconds of CPU the system's servers have spent so far: the Prefect stack (API,
+        services) or server, Temporal's dev server; PostgreSQL for all but Temporal."""
+        try:
+            if system in ("autoagent", "prefect") and self.prefect_server is not None:
+                if self.args.server == "stack":
+                    stack_dir = self.tmp / "prefect-server-home"
+                    return sum(services.stack_cpu(stack_dir).values())
+                own = services.group_cpu(self.prefect_server.process.pid)
+                return own + services.postgres_cpu()
+            if system == "temporal" and self.temporal_server is not None:
+                return services.group_cpu(self.temporal_server.process.pid)
+            if system == "dbos":
+                return services.postgres_cpu()
+        except (OSError, ValueError):
+            return None
+        return None
+
     def command(self, scenario: str, system: str, round_no: int) -> dict[str, Any]:
+        if scenario == "fanout10k":
+            return {"op": "fanout", "n": self.scale.wide, "nap": self.scale.wide_nap}
+        if scenario == "missions100":
+            return {"op": "missions", "n": self.scale.missions, "steps": self.scale.mission_steps}
+        if scenario == "resume10k":
+            marker = self.tmp / "markers" / f"wide-{system}"
+            marker.parent.mkdir(exist_ok=True)
+            marker.unlink(missing_ok=True)
+            return {
+                "op": "wide_resume",
+                "n": self.scale.wide,
+                "nap": self.scale.wide_nap,
+                "marker": str(marker),
+            }
         if scenario == "chain":
             return {"op": "chain", "n": self.scale.chain}
         if scenario == "fanout":
@@ -401,8 +448,10 @@ class Bench:
         worker = self.workers[system]
         command = self.command(scenario, system, round_no)
         self.quiet_seconds += services.wait_until_quiet()
+        cap = self.args.cap if scenario in SCALE else self.args.op_timeout
+        before = self.server_cpu(system)
         try:
-            answer = worker.ask(self.args.op_timeout, **command)
+            answer = worker.ask(cap, **command)
         except WorkerGone as exc:
             self.down[system] = str(exc)
             entry["errors"].append(f"round {round_no}: {exc}")
@@ -418,8 +467,12 @@ class Bench:
             return
         answer.pop("ok")
         answer["round"] = round_no
+        if before is not None:  # what the server spent on this run, its backlog ingested
+            self.quiet_seconds += services.wait_until_quiet(limit=services.ROUND_QUIET_LIMIT)
+            after = self.server_cpu(system)
+            answer["server_cpu"] = None if after is None else after - before
         (entry["runs"] if round_no else entry["warmup"]).append(answer)
-        if scenario == "resume":
+        if scenario in ("resume", "resume10k"):
             shown = (
                 f"first {answer['first']:.2f}s, resume {answer['resume']:.2f}s"
                 f" ({answer['resume'] / answer['first'] * 100:.1f}%)"
@@ -427,6 +480,19 @@ class Bench:
         else:
             shown = f"{answer['seconds']:.3f}s"
         self.console.log(f"{label:>7} {what} {shown}")
+
+    def run_scale(self) -> None:
+        """The scale scenarios, once each: a worker that passes the cap is stopped and its
+        system recorded as not finishing in that time."""
+        runs = [(sc, system) for sc, systems in SCALE.items() for system in systems]
+        runs = [(sc, system) for sc, system in runs if system in self.systems]
+        columns = (SpinnerColumn(), TextColumn("{task.description}"), MofNCompleteColumn())
+        with Progress(*columns, console=self.console, transient=True) as progress:
+            bar = progress.add_task("scale", total=len(runs))
+            for scenario, system in runs:
+                progress.update(bar, description=f"scale · {scenario} · {LABELS[system]}")
+                self.run_one(scenario, system, 1)
+                progress.advance(bar)
 
     # -- the whole ------------------------------------------------------------------------------
     def finish(self, runs_done: int) -> dict[str, Any]:
@@ -459,7 +525,12 @@ class Bench:
                 "fanout": self.scale.fanout,
                 "nap": self.scale.nap,
                 "resume": self.scale.resume,
+                "wide": self.scale.wide,
+                "wide_nap": self.scale.wide_nap,
+                "missions": self.scale.missions,
+                "mission_steps": self.scale.mission_steps,
             },
+            "cap_seconds": self.args.cap,
             "cpu_count": os.cpu_count(),
             "machine": platform.platform(),
             "python": platform.python_version(),
@@ -486,11 +557,11 @@ class Bench:
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=5, help="measured runs after the warm-up")
+    parser.add_argument("--runs", type=int, default=3, help="measured runs after the warm-up")
     parser.add_argument(
         "--resume-runs",
         type=int,
-        default=5,
+        default=3,
         help="measured runs of the resume scenario (no warm-up: its first run is one), each"
         " waiting for the server to record the first run's 1,000 steps before resuming",
     )
@@ -506,8 +577,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--budget",
         type=float,
-        default=560.0,
-        help="seconds: start no further round that would end past this (make bench: < 10 min)",
+        default=300.0,
+        help="seconds: start no further round that would end past this; the scale scenarios"
+        " come after, each capped (--cap)",
     )
     parser.add_argument(
         "--server",
@@ -517,6 +589,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         + "; ".join(f"{k}: the {v}" for k, v in SERVERS.items()),
     )
     parser.add_argument("--op-timeout", type=float, default=300.0, help="seconds per single run")
+    parser.add_argument(
+        "--cap",
+        type=float,
+        default=120.0,
+        help="seconds a system may take for one scale scenario (10,000 items, 100 missions)",
+    )
     parser.add_argument(
         "--keep-logs",
         action="store_true",
@@ -544,6 +622,7 @@ def main(argv: list[str] | None = None) -> int:
         bench.start_services()
         bench.start_workers()
         runs_done = bench.run_rounds()
+        bench.run_scale()
     except KeyboardInterrupt:
         interrupted = True
         console.print("[yellow]interrupted: stopping everything the benchmark started…[/]")
@@ -572,6 +651,7 @@ def main(argv: list[str] | None = None) -> int:
         f" and {args.out / 'overhead.png'}"
     )
     print(result["last_line"], flush=True)
+    print(report.ratios_line(result), flush=True)
     return 0
 
 

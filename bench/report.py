@@ -20,7 +20,20 @@ SCENARIO_TITLES = {
     "chain": "chain of {chain} fib(10) steps",
     "fanout": "fan-out of {fanout} naps of {nap_ms} ms + join",
     "resume": "resume of {resume} steps, {done} done (% of first run)",
+    "resume10k": "resume of {wide} naps, one failed (% of first run)",
+    "missions100": "{missions} missions of {mission_steps} steps at once",
+    "fanout10k": "fan-out of {wide} naps of {wide_nap_ms} ms + join",
 }
+RESUMES = ("resume", "resume10k")
+STEPS = {
+    "chain": lambda s: s["chain"],
+    "fanout": lambda s: s["fanout"] + 1,
+    "resume": lambda s: 2 * s["resume"],
+    "resume10k": lambda s: s["wide"] + 2,
+    "missions100": lambda s: s["missions"] * s["mission_steps"],
+    "fanout10k": lambda s: s["wide"] + 1,
+}
+"""Steps (items included) a scenario's run orchestrates, for the server's CPU per step."""
 
 
 def summary(values: list[float]) -> dict[str, float] | None:
@@ -31,7 +44,7 @@ def summary(values: list[float]) -> dict[str, float] | None:
 
 def figures(entry: dict[str, Any], scenario: str) -> dict[str, float] | None:
     """The summary a scenario reports: seconds, or for resume the resume time as % of first."""
-    if scenario == "resume":
+    if scenario in RESUMES:
         return summary([r["resume"] / r["first"] * 100 for r in entry["runs"] if r["first"] > 0])
     return summary([r["seconds"] for r in entry["runs"]])
 
@@ -41,7 +54,10 @@ def add_figures(result: dict[str, Any]) -> None:
     for scenario, entries in result["scenarios"].items():
         for entry in entries.values():
             entry["summary"] = figures(entry, scenario)
-            if scenario == "resume":
+            entry["server_cpu"] = summary(
+                [r["server_cpu"] for r in entry["runs"] if r.get("server_cpu") is not None]
+            )
+            if scenario in RESUMES:
                 entry["first_seconds"] = summary([r["first"] for r in entry["runs"]])
                 entry["resume_seconds"] = summary([r["resume"] for r in entry["runs"]])
         base = (entries.get("prefect") or {}).get("summary")
@@ -56,13 +72,20 @@ SHORT_TITLES = {
     "chain": "chain {chain}",
     "fanout": "fan-out {fanout} naps + join",
     "resume": "resume {resume} (% of 1st run)",
+    "resume10k": "resume {wide} naps, 1 failed (%)",
+    "missions100": "{missions} x {mission_steps}-step missions",
+    "fanout10k": "fan-out {wide} naps + join",
 }
 
 
 def scenario_title(scenario: str, scale: dict[str, Any], short: bool = False) -> str:
     titles = SHORT_TITLES if short else SCENARIO_TITLES
+    scale = {"wide": 10_000, "wide_nap": 0.01, "missions": 100, "mission_steps": 20, **scale}
     return titles[scenario].format(
-        nap_ms=round(scale["nap"] * 1000), done=scale["resume"] - 1, **scale
+        nap_ms=round(scale["nap"] * 1000),
+        wide_nap_ms=round(scale["wide_nap"] * 1000),
+        done=scale["resume"] - 1,
+        **scale,
     )
 
 
@@ -93,6 +116,7 @@ def table(result: dict[str, Any]) -> Table:
     for name in ("median", "min", "max"):
         out.add_column(name, justify="right")
     out.add_column("vs plain Prefect", justify="right")
+    out.add_column("server CPU", justify="right")
     out.add_column("notes", overflow="fold", max_width=48)
     for scenario, entries in result["scenarios"].items():
         title = scenario_title(scenario, scale, short=True)
@@ -102,9 +126,9 @@ def table(result: dict[str, Any]) -> Table:
             s = entry.get("summary")
             if s is None:
                 reason = entry.get("reason") or "; ".join(entry.get("errors", [])[:1]) or "no run"
-                out.add_row(shown, label, "—", "—", "—", "—", reason, style="dim")
+                out.add_row(shown, label, "—", "—", "—", "—", "—", reason, style="dim")
                 continue
-            if scenario == "resume":
+            if scenario in RESUMES:
                 cells = [f"{s[k]:.1f}%" for k in ("median", "min", "max")]
                 first, again = entry["first_seconds"], entry["resume_seconds"]
                 note = (
@@ -114,15 +138,21 @@ def table(result: dict[str, Any]) -> Table:
             else:
                 cells = [_seconds(s[k]) for k in ("median", "min", "max")]
                 note = ""
+            if scenario == "missions100":
+                run = entry["runs"][-1]
+                note = f"{run['steps_per_second']:.0f} steps/s, p95 mission {run['p95']:.2f}s"
             errors = entry.get("errors") or []
             if errors:
                 note = (note + "; " if note else "") + f"{len(errors)} failed: {errors[0]}"
             ratio = entry.get("ratio_to_prefect")
+            cpu = entry.get("server_cpu")
+            per_step = cpu["median"] / STEPS[scenario](scale) * 1000 if cpu else None
             out.add_row(
                 shown,
                 label,
                 *cells,
                 f"{ratio:.2f}x" if ratio is not None else "—",
+                f"{cpu['median']:.1f}s, {per_step:.1f} ms/step" if cpu else "—",
                 note,
                 style="bold" if system == "autoagent" else None,
             )
@@ -130,19 +160,46 @@ def table(result: dict[str, Any]) -> Table:
     return out
 
 
+def _median(result: dict[str, Any], scenario: str, system: str) -> float | None:
+    entry = result["scenarios"].get(scenario, {}).get(system) or {}
+    s = entry.get("summary")
+    return s["median"] if s else None
+
+
 def last_line(result: dict[str, Any]) -> str:
-    """``autoagent chain40=<s>s fanout200=<s>s resume=<pct>%`` from AutoAgent's medians."""
-    scale = result["meta"]["scale"]
+    """``autoagent chain40=… fanout200=… fanout10k=… resume=… missions100=…`` from AutoAgent's
+    medians (resume: the wide fan-out's, one item failed, as % of its first run)."""
 
     def median(scenario: str, fmt: str) -> str:
-        entry = result["scenarios"].get(scenario, {}).get("autoagent") or {}
-        s = entry.get("summary")
-        return fmt.format(s["median"]) if s else "error"
+        found = _median(result, scenario, "autoagent")
+        return fmt.format(found) if found is not None else "error"
 
     return (
-        f"autoagent chain{scale['chain']}={median('chain', '{:.2f}s')}"
-        f" fanout{scale['fanout']}={median('fanout', '{:.2f}s')}"
-        f" resume={median('resume', '{:.1f}%')}"
+        f"autoagent chain40={median('chain', '{:.2f}s')}"
+        f" fanout200={median('fanout', '{:.2f}s')}"
+        f" fanout10k={median('fanout10k', '{:.2f}s')}"
+        f" resume={median('resume10k', '{:.1f}%')}"
+        f" missions100={median('missions100', '{:.2f}s')}"
+    )
+
+
+PEERS = ("prefect", "temporal", "dbos")
+
+
+def ratios_line(result: dict[str, Any]) -> str:
+    """AutoAgent's medians over the peers' measured in the same run (below 1: AutoAgent ahead);
+    ``best_peer``: the fastest peer that finished."""
+
+    def ratio(scenario: str, peers: tuple[str, ...]) -> str:
+        mine = _median(result, scenario, "autoagent")
+        theirs = [m for p in peers if (m := _median(result, scenario, p)) is not None]
+        return f"{mine / min(theirs):.2f}" if mine is not None and theirs else "n/a"
+
+    return (
+        f"ratios chain40/temporal={ratio('chain', ('temporal',))}"
+        f" chain40/dbos={ratio('chain', ('dbos',))}"
+        f" fanout200/best_peer={ratio('fanout', PEERS)}"
+        f" fanout10k/best_peer={ratio('fanout10k', PEERS)}"
     )
 
 
@@ -151,6 +208,7 @@ def main(path: str) -> None:
     add_figures(result)
     Console().print(table(result))
     print(last_line(result))
+    print(ratios_line(result))
 
 
 if __name__ == "__main__":

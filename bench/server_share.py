@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -34,58 +33,7 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 RESULTS = HERE / "results" / "server_share.json"
-TICK = os.sysconf("SC_CLK_TCK")
 CHAIN, FANOUT = 40, 200
-
-
-def _ticks(pid: int, children: bool = False) -> int:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0
-    own = int(fields[11]) + int(fields[12])  # utime, stime
-    return own + (int(fields[13]) + int(fields[14]) if children else 0)  # + cutime, cstime
-
-
-def _group(leader: int) -> list[int]:
-    """Every process of the group ``leader`` leads."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[2]) == leader:
-                found.append(int(entry.name))
-    return found
-
-
-def _postgres() -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                name = (entry / "comm").read_text().strip()
-            except OSError:
-                continue
-            if name.startswith("postgres"):
-                found.append(int(entry.name))
-    return found
-
-
-def stack_cpu(stack_dir: Path) -> dict[str, float]:
-    """Seconds of CPU so far: the API's and services' groups, PostgreSQL's processes."""
-    out: dict[str, float] = {}
-    for name in ("api", "services"):
-        leader = int((stack_dir / f"{name}.pid").read_text())
-        out[name] = sum(_ticks(pid, children=True) for pid in _group(leader)) / TICK
-    postmaster = min(_postgres(), default=0)
-    out["postgres"] = (
-        sum(_ticks(pid) for pid in _postgres() if pid != postmaster)
-        + _ticks(postmaster, children=True)
-    ) / TICK
-    return out
 
 
 def _autoagent(steps: list[dict[str, Any]]) -> Callable[[], None]:
@@ -162,12 +110,12 @@ SCENARIOS = {
 
 def measure(stack_dir: Path, run: Callable[[], None], steps: int) -> dict[str, float]:
     services.wait_until_quiet(limit=30)
-    before = stack_cpu(stack_dir)
+    before = services.stack_cpu(stack_dir)
     started = time.perf_counter()
     run()
     wall = time.perf_counter() - started
     services.wait_until_quiet(busy_below=0.1, window=1.0, limit=60)  # the server ingests the rest
-    after = stack_cpu(stack_dir)
+    after = services.stack_cpu(stack_dir)
     spent = {k: after[k] - before[k] for k in after}
     total = sum(spent.values())
     return {

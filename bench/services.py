@@ -306,3 +306,63 @@ def start_temporal(log_dir: Path, timeout: float = 60.0) -> tuple[Service, str]:
         time.sleep(0.3)
     service.stop()
     raise RuntimeError(f"temporal dev server did not listen on {address} in {timeout:.0f}s")
+
+
+# -- the CPU a server spent, read from /proc ------------------------------------------------------
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _ticks(pid: int, children: bool = False) -> int:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    own = int(fields[11]) + int(fields[12])  # utime, stime
+    return own + (int(fields[13]) + int(fields[14]) if children else 0)  # + cutime, cstime
+
+
+def _group(leader: int) -> list[int]:
+    """Every process of the group ``leader`` leads."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == leader:
+                found.append(int(entry.name))
+    return found
+
+
+def _postgres() -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                name = (entry / "comm").read_text().strip()
+            except OSError:
+                continue
+            if name.startswith("postgres"):
+                found.append(int(entry.name))
+    return found
+
+
+def stack_cpu(stack_dir: Path) -> dict[str, float]:
+    """Seconds of CPU so far: the API's and services' groups, PostgreSQL's processes."""
+    out = {n: group_cpu(int((stack_dir / f"{n}.pid").read_text())) for n in ("api", "services")}
+    out["postgres"] = postgres_cpu()
+    return out
+
+
+def group_cpu(leader: int) -> float:
+    """Seconds of CPU so far of the process group ``leader`` leads (its reaped children too)."""
+    return sum(_ticks(pid, children=True) for pid in _group(leader)) / TICK
+
+
+def postgres_cpu() -> float:
+    """Seconds of CPU so far of this machine's PostgreSQL (live backends, and exited ones
+    through the postmaster's children times)."""
+    postmaster = min(_postgres(), default=0)
+    found = sum(_ticks(pid) for pid in _postgres() if pid != postmaster)
+    return (found + _ticks(postmaster, children=True)) / TICK

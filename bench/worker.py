@@ -45,6 +45,13 @@ def main(system: str) -> int:
             elif op == "resume":
                 first, resumed = instance.resume(command["n"], command["marker"])
                 answer(ok=True, first=first, resume=resumed)
+            elif op == "wide_resume":
+                first, resumed = instance.wide_resume(
+                    command["n"], command["nap"], command["marker"]
+                )
+                answer(ok=True, first=first, resume=resumed)
+            elif op == "missions":
+                answer(ok=True, **instance.missions(command["n"], command["steps"]))
             elif op == "quit":
                 break
             else:

@@ -16,8 +16,6 @@ from pathlib import Path
 
 import httpx
 
-from autoagent.server.local import RECORDER_BATCHING
-
 PG_DSN = os.environ.get("AUTOAGENT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
@@ -83,7 +81,6 @@ def start_prefect_server(workdir: Path, *, timeout: float = 120.0) -> PrefectSer
         "PREFECT_UI_ENABLED": "true",  # the browser tests answer approval forms in the UI
         "PREFECT_UI_API_URL": f"http://127.0.0.1:{port}/api",
         "DO_NOT_TRACK": "1",
-        **RECORDER_BATCHING,  # as AutoAgent's own servers run it (autoagent.server.local)
     }
     env.pop("PREFECT_API_URL", None)
     prefect = Path(sys.executable).parent / "prefect"

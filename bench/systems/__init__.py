@@ -24,6 +24,10 @@ class Scale:
     fanout: int = FANOUT_STEPS
     nap: float = NAP_SECONDS
     resume: int = RESUME_STEPS
+    wide: int = 10_000
+    wide_nap: float = 0.01
+    missions: int = 100
+    mission_steps: int = 20
 
 
 class System(Protocol):

@@ -81,6 +81,31 @@ def resume_spec(n: int, marker: str) -> dict[str, Any]:
     }
 
 
+def wide_resume_spec(n: int, nap: float, marker: str) -> dict[str, Any]:
+    """``n`` naps of which the last fails until ``marker`` exists, then a join."""
+    return {
+        "name": "bench-wide-resume",
+        "params": {"xs": list(range(n))},
+        "steps": [
+            {
+                "id": "nap",
+                "agent": "python",
+                "for_each": "{{ params.xs }}",
+                "input": {
+                    "function": f"{TOOLS}:nap_or_fail",
+                    "args": ["{{ item }}", nap, n - 1, marker],
+                },
+            },
+            {
+                "id": "join",
+                "agent": "python",
+                "needs": ["nap"],
+                "input": {"function": f"{TOOLS}:join_tool", "args": ["{{ steps.nap.output }}"]},
+            },
+        ],
+    }
+
+
 class AutoAgent:
     def setup(self) -> None:
         from autoagent.api import runs
@@ -140,6 +165,47 @@ class AutoAgent:
             cached = sum(1 for path, o in done.items() if path.startswith("work[") and o.cached)
         expect("steps served from cache on resume", cached, n - 1)
         return first, resumed
+
+    def wide_resume(self, n: int, nap: float, marker: str) -> tuple[float, float]:
+        """A wide fan-out whose last item fails, then resumed: only that item runs again."""
+        spec = self.validate(wide_resume_spec(n, nap, marker))
+        first, (flow_run, failed) = self._run(spec, expect_ok=False)
+        if not failed.state.is_failed():
+            raise WrongResult(f"first run should fail on its last item: {failed.state.name}")
+        open(marker, "w").close()
+        wait_until_quiet(limit=RESUME_QUIET_LIMIT)
+        started = time.perf_counter()
+        with self.session():
+            finished = self.runs.execute(self.runs.prepare_resume(str(flow_run.id)))
+        resumed = time.perf_counter() - started
+        if not finished.ok:
+            raise WrongResult(f"resume ended {finished.state.name}: {finished.state.message}")
+        expect("join output", finished.outputs()["join"], n)
+        ran = [o for p, o in finished.outcomes.items() if p.startswith("nap[") and ":" not in p]
+        expect("items run again", sum(1 for o in ran if not o.cached), 1)
+        return first, resumed
+
+    def missions(self, n: int, steps: int) -> dict[str, float]:
+        """``n`` chains of ``steps`` started at once (one thread each, as many in-process as
+        the machine allows): wall time, steps a second, p95 mission latency."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        specs = [self.validate({**chain_spec(steps), "name": f"bench-many-{k}"}) for k in range(n)]
+
+        def one(spec: Any) -> float:
+            began = time.perf_counter()
+            self._run(spec, expect_ok=True)
+            return time.perf_counter() - began
+
+        started = time.perf_counter()
+        with ThreadPoolExecutor(n) as pool:
+            latencies = sorted(pool.map(one, specs))
+        wall = time.perf_counter() - started
+        return {
+            "seconds": wall,
+            "steps_per_second": n * steps / wall,
+            "p95": latencies[max(0, int(0.95 * n) - 1)],
+        }
 
     def close(self) -> None:
         pass
