@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: demo test lint format bench clean stack-up stack-down stack-status image compose-up compose-down
+.PHONY: demo test lint format bench bench-quick bench-more clean stack-up stack-down stack-status image compose-up compose-down
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -58,11 +58,19 @@ compose-up: $(STAMP)
 compose-down: $(STAMP)
 	$(BIN)/python infra/prefect-server/compose.py down
 
+# AutoAgent side by side with plain Prefect, Temporal and DBOS (under 10 minutes); its last two
+# lines are the summary. `bench-quick`: small scenarios, for development; `bench-more`: the CLI's
+# latency, the stack's start, validation, an agent's turns and the server's share per step.
 bench: $(BENCH_STAMP)
+	$(BIN)/python bench/overhead.py
+
+bench-quick: $(BENCH_STAMP)
+	$(BIN)/python bench/overhead.py --quick --runs 1 --resume-runs 1
+
+bench-more: $(BENCH_STAMP)
 	$(BIN)/python bench/cli_latency.py
 	$(BIN)/python bench/stack_start.py
 	$(BIN)/python bench/validate.py
-	$(BIN)/python bench/overhead.py
 	$(BIN)/python bench/agent_turns.py
 	$(BIN)/python bench/server_share.py
 

@@ -470,7 +470,10 @@ class Bench:
         if before is not None:  # what the server spent on this run, its backlog ingested
             self.quiet_seconds += services.wait_until_quiet(limit=services.ROUND_QUIET_LIMIT)
             after = self.server_cpu(system)
-            answer["server_cpu"] = None if after is None else after - before
+            spent = None if after is None else after - before
+            # PostgreSQL's exited backends are counted through the postmaster's children times
+            # once reaped: a window that catches one in between reads short, never recorded
+            answer["server_cpu"] = spent if spent is not None and spent >= 0 else None
         (entry["runs"] if round_no else entry["warmup"]).append(answer)
         if scenario in ("resume", "resume10k"):
             shown = (

@@ -138,6 +138,8 @@ def table(result: dict[str, Any]) -> Table:
             else:
                 cells = [_seconds(s[k]) for k in ("median", "min", "max")]
                 note = ""
+            if scenario == "fanout10k" and entry["runs"][-1].get("peak_rss_mb"):
+                note = f"client peak RSS {entry['runs'][-1]['peak_rss_mb']:.0f} MB"
             if scenario == "missions100":
                 run = entry["runs"][-1]
                 note = f"{run['steps_per_second']:.0f} steps/s, p95 mission {run['p95']:.2f}s"

@@ -12,8 +12,14 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import resource
 import sys
 import traceback
+
+
+def _peak_rss_mb() -> float:
+    """The worker process's peak resident memory so far (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def main(system: str) -> int:
@@ -39,7 +45,8 @@ def main(system: str) -> int:
             elif op == "chain":
                 answer(ok=True, seconds=instance.chain(command["n"]))
             elif op == "fanout":
-                answer(ok=True, seconds=instance.fanout(command["n"], command["nap"]))
+                seconds = instance.fanout(command["n"], command["nap"])
+                answer(ok=True, seconds=seconds, peak_rss_mb=_peak_rss_mb())
             elif op == "empty":
                 answer(ok=True, seconds=instance.empty())
             elif op == "resume":

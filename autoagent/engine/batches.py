@@ -21,35 +21,38 @@ the fan-out a progress artifact that moves as batches end.
 
 from __future__ import annotations
 
-import contextvars
-import json
 import logging
 import math
 import threading
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
-from prefect import Task, task
+from prefect import Task
 from prefect.assets import materialize
 from prefect.client.schemas.actions import ArtifactCreate, ArtifactUpdate
-from prefect.context import FlowRunContext, TaskRunContext
-from prefect.logging import get_run_logger
-from prefect.states import Failed, Paused, State
+from prefect.context import FlowRunContext
+from prefect.states import State
 from prefect.utilities.annotations import quote
 
 from autoagent import expressions
-from autoagent.engine import narrate
+from autoagent.engine.batch_task import (
+    BATCH_OPTIONS,
+    Batch,
+    ItemRun,
+    errors,
+    run_batch,
+    run_items,
+)
 from autoagent.engine.graph import link
-from autoagent.engine.journal import keep_run
 from autoagent.engine.outcome import COMPLETED, FAILED, SUSPENDED, Outcome
 from autoagent.engine.policy import RetryPolicy
-from autoagent.engine.results import MISSING, Results
-from autoagent.engine.step import StepCall, run_call
+from autoagent.engine.results import MISSING
+from autoagent.engine.step import StepCall
 from autoagent.engine.units import StepUnits
-from autoagent.errors import ExpressionError, StepError
+from autoagent.errors import ExpressionError
 from autoagent.server.client import client, read_run
 from autoagent.settings import get_settings
 from autoagent.spec import Step
@@ -57,11 +60,8 @@ from autoagent.spec.lineage import upstream
 
 logger = logging.getLogger("autoagent.batches")
 
-BATCH_TASK = "for_each-batch"
 PROGRESS_EVERY_SECONDS = 1.0
 """How often a fan-out's progress artifact is updated at most (its last update always goes)."""
-ERRORS_NAMED = 3
-"""Failed items a batch's or fan-out's error names; the table artifact lists them all."""
 
 
 def batch_size(step: Step, count: int) -> int:
@@ -71,161 +71,6 @@ def batch_size(step: Step, count: int) -> int:
         return 1
     size = step.for_each_batch or get_settings().for_each_batch
     return size if count > size and size > 1 else 1
-
-
-@dataclass
-class ItemRun:
-    """What became of one item of a batch: a row of its table artifact."""
-
-    index: int
-    path: str
-    state: str
-    output: Any = None
-    error: str | None = None
-    kind: str | None = None
-    attempts: int = 0
-    seconds: float = 0.0
-    cached: bool = False
-
-    def row(self) -> dict[str, Any]:
-        return {
-            "item": self.path,
-            "state": self.state,
-            "attempts": self.attempts,
-            "seconds": round(self.seconds, 3),
-            "cached": self.cached,
-            "error": self.error or "",
-        }
-
-
-@dataclass
-class Batch:
-    """What one batch task run is asked to do: its only argument, passed quoted (no graph edge,
-    nothing hashed). ``runs`` is filled in as its items end."""
-
-    name: str
-    calls: list[StepCall]
-    policy: RetryPolicy
-    pool: ThreadPoolExecutor
-    results: Results
-    basis: list[Any]
-    found: list[ItemRun] = field(default_factory=list)
-    """Items a resume found recorded: they do not run again."""
-    runs: list[ItemRun] = field(default_factory=list)
-
-
-def run_item(call: StepCall, policy: RetryPolicy, results: Results, index: int) -> ItemRun:
-    """Try one item by the step's policy; record its result under its own key when it completes."""
-    started = time.monotonic()
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            output = run_call(replace(call, attempt=attempt))
-            if isinstance(output, State):  # a wait inside it suspended the mission
-                return ItemRun(index, call.path, SUSPENDED, attempts=attempt)
-            results.record(call.path, call.input, output)
-        except Exception as exc:
-            if policy.retries_after(exc, attempt):
-                pause = policy.delay(attempt)
-                _log().warning(
-                    "%s attempt %d failed (%s); retrying in %.2fs", call.path, attempt, exc, pause
-                )
-                time.sleep(pause)
-                continue
-            kind = exc.kind if isinstance(exc, StepError) else "error"
-            seconds = time.monotonic() - started
-            return ItemRun(
-                index,
-                call.path,
-                FAILED,
-                error=str(exc),
-                kind=kind,
-                attempts=attempt,
-                seconds=seconds,
-            )
-        return ItemRun(
-            index,
-            call.path,
-            COMPLETED,
-            output=output,
-            attempts=attempt,
-            seconds=time.monotonic() - started,
-        )
-
-
-def _log() -> logging.Logger | logging.LoggerAdapter:
-    try:
-        return get_run_logger()
-    except Exception:
-        return logger
-
-
-def _run_batch(batch: Batch) -> Any:
-    futures = [
-        batch.pool.submit(
-            contextvars.copy_context().run, run_item, call, batch.policy, batch.results, index
-        )
-        for index, call in _indexed(batch)
-    ]
-    batch.runs = sorted([*batch.found, *(f.result() for f in futures)], key=lambda r: r.index)
-    _post_table(batch)
-    failed = [r for r in batch.runs if r.state == FAILED]
-    if failed:
-        for run in failed:
-            narrate.failed(batch.calls[0].root_run_id, run.path, run.kind, run.error, run.attempts)
-        return Failed(message=_errors(failed, len(batch.runs)))
-    if any(r.state == SUSPENDED for r in batch.runs):
-        return Paused(message=f"{batch.name}: an item waits")
-    batch.results.write(batch.name, batch.basis, [r.output for r in batch.runs])
-    return None
-
-
-def _indexed(batch: Batch) -> list[tuple[int, StepCall]]:
-    return [(int(call.path.rsplit("[", 1)[1].rstrip("]")), call) for call in batch.calls]
-
-
-def _errors(failed: list[ItemRun], total: int) -> str:
-    named = "; ".join(f"{r.path}: {r.error}" for r in failed[:ERRORS_NAMED])
-    more = f"; and {len(failed) - ERRORS_NAMED} more" if len(failed) > ERRORS_NAMED else ""
-    return f"{len(failed)} of {total} items failed: {named}{more}"
-
-
-def _post_table(batch: Batch) -> None:
-    """The batch's items as a table artifact on its task run: status and the report read it."""
-    context = TaskRunContext.get()
-    if context is None:
-        return
-    artifact = ArtifactCreate(
-        type="table",
-        data=json.dumps([r.row() for r in batch.runs]),
-        description=f"items of {batch.name}",
-        task_run_id=context.task_run.id,
-        flow_run_id=context.task_run.flow_run_id,
-    )
-    try:
-        with client() as prefect:
-            prefect.create_artifact(artifact)
-    except Exception:  # a failure to post only costs the table
-        logger.warning("could not post the items of %s", batch.name, exc_info=True)
-
-
-def _batch_name(parameters: dict[str, Any]) -> str:
-    return parameters["batch"].name
-
-
-narrate.quiet_engine(BATCH_TASK)
-
-BATCH_OPTIONS: dict[str, Any] = {
-    "name": BATCH_TASK,
-    "task_run_name": _batch_name,
-    "persist_result": False,  # each item records its own result, the batch its outputs
-    "retries": 0,  # items retry, not batches: one layer
-    "on_completion": [keep_run],
-    "on_failure": [keep_run],
-}
-
-run_batch: Task[..., Any] = task(_run_batch, **BATCH_OPTIONS)
 
 
 class Progress:
@@ -347,18 +192,28 @@ class BatchUnits(StepUnits):
             ]
             return self._batch_outcome(f"{path}[{start}:{stop}]", fan, runs, None, None)
 
+    def _read_back(self, step: Step, fan: FanOut) -> None:
+        """On a resume, every batch that finished comes back from its one record, here, before
+        any batch is started: only the others remain to run."""
+        path = self.scope.prefix + step.id
+        left: deque[tuple[int, int]] = deque()
+        for start, stop in fan.pending:
+            name = f"{path}[{start}:{stop}]"
+            found = self.results.read(name, fan.items[start:stop])
+            if not (isinstance(found, list) and len(found) == stop - start):
+                left.append((start, stop))
+                continue
+            runs = [
+                ItemRun(i, f"{path}[{i}]", COMPLETED, output=o, cached=True)
+                for i, o in zip(range(start, stop), found, strict=True)
+            ]
+            fan.place(start, self._batch_outcome(name, fan, runs, None, None))
+        fan.pending = left
+
     def _run_batch_unit(self, step: Step, fan: FanOut, start: int, stop: int) -> Outcome:
         path = self.scope.prefix + step.id
         name = f"{path}[{start}:{stop}]"
         basis = fan.items[start:stop]
-        if self.scope.resuming:
-            found = self.results.read(name, basis)
-            if isinstance(found, list) and len(found) == stop - start:
-                runs = [
-                    ItemRun(i, f"{path}[{i}]", COMPLETED, output=o, cached=True)
-                    for i, o in zip(range(start, stop), found, strict=True)
-                ]
-                return self._batch_outcome(name, fan, runs, None, None)
         policy = RetryPolicy.of(step, self.scope.defaults)
         conversation = self._conversation(step)
         calls: list[StepCall] = []
@@ -434,7 +289,7 @@ class BatchUnits(StepUnits):
         outcome = Outcome(
             name,
             FAILED if failed else COMPLETED,
-            error=_errors(failed, len(runs)) if failed else None,
+            error=errors(failed, len(runs)) if failed else None,
             duration=max((r.seconds for r in runs), default=0.0),
             cached=all(r.cached for r in runs),
             prefect_state=state,
@@ -453,6 +308,6 @@ class BatchUnits(StepUnits):
             if key not in self._tasks:
                 deps = list(upstream(step, self.siblings)) or None
                 self._tasks[key] = materialize(step.asset, asset_deps=deps, **BATCH_OPTIONS)(
-                    _run_batch
+                    run_items
                 )
             return self._tasks[key]

@@ -182,6 +182,12 @@ class Scheduler(BatchUnits):
                 return
         fan = fanouts[step.id] = FanOut.of(step, path, items)
         if fan.batched:
+            if self.scope.resuming:
+                self._read_back(step, fan)
+                if fan.complete:
+                    fan.close()
+                    self._finish(step, self._join(step, fan), fan.items)
+                    return
             for _ in range(min(fan.window, len(fan.pending))):
                 running[self._submit_batch(step, fan)] = (step, fan.pending[0][0])
                 fan.pending.popleft()
