@@ -21,6 +21,7 @@ the fan-out a progress artifact that moves as batches end.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import math
 import threading
@@ -74,32 +75,23 @@ def batch_size(step: Step, count: int) -> int:
 
 
 class Progress:
-    """A fan-out's progress artifact on the run that fans out: items done of all, updated as
-    batches end (at most once a second, and once at the end)."""
+    """A fan-out's progress artifact on the run that fans out: items done of all, posted by a
+    thread of its own as batches end (at most once a second, and once at the end), never on
+    the items' way."""
 
     def __init__(self, path: str, total: int):
         self.path = path
         self.total = total
         self.done = self.failed = self.retried = 0
         self._lock = threading.Lock()
-        self._posted = 0.0
-        self._artifact_id: Any = None
+        self._wake = threading.Event()
+        self._closed = False
         context = FlowRunContext.get()
-        if context is None or context.flow_run is None:
-            return
-        try:
-            with client() as prefect:
-                made = prefect.create_artifact(
-                    ArtifactCreate(
-                        type="progress",
-                        data=0.0,
-                        description=self._said(),
-                        flow_run_id=context.flow_run.id,
-                    )
-                )
-            self._artifact_id = made.id
-        except Exception:
-            logger.warning("could not post the progress of %s", path, exc_info=True)
+        self._flow_run_id = context.flow_run.id if context and context.flow_run else None
+        self._poster = threading.Thread(
+            target=contextvars.copy_context().run, args=(self._post,), name="progress"
+        )
+        self._poster.start()
 
     def _said(self) -> str:
         said = f"{self.path}: {self.done:,} of {self.total:,} items done"
@@ -114,19 +106,43 @@ class Progress:
             self.done += sum(r.state == COMPLETED for r in runs)
             self.failed += sum(r.state == FAILED for r in runs)
             self.retried += sum(r.attempts > 1 for r in runs)
-            ended = self.done + self.failed >= self.total
-            now = time.monotonic()
-            if self._artifact_id is None or (
-                now - self._posted < PROGRESS_EVERY_SECONDS and not ended
-            ):
-                return
-            self._posted = now
-            update = ArtifactUpdate(data=100.0 * self.done / self.total, description=self._said())
+        self._wake.set()
+
+    def close(self) -> None:
+        """The fan-out ended (or the run stops): one last update, then the poster ends."""
+        self._closed = True
+        self._wake.set()
+
+    def join(self, timeout: float = 10.0) -> None:
+        self._poster.join(timeout)
+
+    def _post(self) -> None:
+        if self._flow_run_id is None:
+            return
         try:
             with client() as prefect:
-                prefect.update_artifact(self._artifact_id, update)
-        except Exception:
-            logger.warning("could not update the progress of %s", self.path, exc_info=True)
+                made = prefect.create_artifact(
+                    ArtifactCreate(
+                        type="progress",
+                        data=0.0,
+                        description=self._said(),
+                        flow_run_id=self._flow_run_id,
+                    )
+                )
+                while True:
+                    self._wake.wait()
+                    self._wake.clear()
+                    with self._lock:
+                        update = ArtifactUpdate(
+                            data=100.0 * self.done / self.total, description=self._said()
+                        )
+                        last = self._closed
+                    prefect.update_artifact(made.id, update)
+                    if last:
+                        return
+                    time.sleep(PROGRESS_EVERY_SECONDS)
+        except Exception:  # a failure to post only costs the progress artifact
+            logger.warning("could not post the progress of %s", self.path, exc_info=True)
 
 
 @dataclass
@@ -173,6 +189,8 @@ class FanOut:
     def close(self) -> None:
         if self.pool is not None:
             self.pool.shutdown(wait=False, cancel_futures=True)
+        if self.progress is not None:
+            self.progress.close()
 
 
 class BatchUnits(StepUnits):

@@ -295,6 +295,9 @@ def _closing(fanouts: dict[str, FanOut]) -> Any:
     finally:
         for fan in fanouts.values():
             fan.close()
+        for fan in fanouts.values():  # their last progress posted before the scope ends
+            if fan.progress is not None:
+                fan.progress.join()
 
 
 def _condition(when: str | bool | None, context: dict[str, Any]) -> bool:

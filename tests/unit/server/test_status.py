@@ -172,3 +172,67 @@ def test_a_steps_duration_runs_from_its_first_start_to_its_end_retries_included(
     assert status_nodes.run_seconds(started, started + timedelta(seconds=3), timedelta(1)) == 3.0
     assert status_nodes.run_seconds(started, None, timedelta(seconds=2)) == 2.0
     assert status_nodes.run_seconds(None, None, timedelta(0)) is None
+
+
+FAN_SPEC = {
+    "name": "m",
+    "steps": [{"id": "fan", "agent": "echo", "for_each": "{{ params.xs }}", "input": {"value": 1}}],
+}
+
+
+def _fan_root(state) -> FlowRunRecord:
+    run = FlowRun(
+        id=uuid4(), name="m-1", flow_id=uuid4(), parameters={"spec": FAN_SPEC}, state=state
+    )
+    return FlowRunRecord.model_validate(run.model_dump(mode="json"))
+
+
+def _rows(start: int, stop: int, overrides: dict | None = None) -> list[dict]:
+    return [
+        {"item": f"fan[{i}]", "state": "completed", "attempts": 1, "seconds": 0.5, "cached": False}
+        | (overrides or {}).get(i, {})
+        for i in range(start, stop)
+    ]
+
+
+def test_a_batched_fan_out_shows_each_item_from_its_batches_tables():
+    root = _fan_root(Failed())
+    first = _task("fan[0:3]", Completed(), root)
+    failed = _task("fan[3:6]", Failed(message="1 of 3 items failed"), root)
+    crashed = _task("fan[6:8]", Running(), root)  # no table: its process died under it
+    tables = {
+        first.id: _rows(0, 3, {1: {"attempts": 3}}),
+        failed.id: _rows(3, 6, {4: {"state": "failed", "error": "boom"}}),
+    }
+    tree = status.build(root, [root], [first, failed, crashed], tables=tables)
+    fan = tree.steps[0]
+    assert [c.path for c in fan.children] == [f"fan[{i}]" for i in range(8)]
+    assert [c.attempts for c in fan.children[:3]] == [1, 3, 1]
+    assert (fan.children[4].state, fan.children[4].error) == ("failed", "boom")
+    assert [c.state for c in fan.children[6:]] == ["running", "running"]
+    assert (fan.state, fan.error) == ("failed", "boom")
+
+
+def test_an_item_read_back_on_a_resume_keeps_the_attempts_of_the_run_that_did_it():
+    root = _fan_root(Completed())
+    before = _task("fan[0:2]", Failed(message="1 of 2 items failed"), root)
+    after = _task("fan[0:2]", Completed(), root)
+    tables = {
+        before.id: _rows(0, 2, {0: {"attempts": 2, "seconds": 4.0}, 1: {"state": "failed"}}),
+        after.id: _rows(0, 2, {0: {"cached": True, "attempts": 0, "seconds": 0.0}}),
+    }
+    tree = status.build(root, [root], [before, after], tables=tables)
+    done, again = tree.steps[0].children
+    assert (done.state, done.cached, done.attempts, done.duration) == ("completed", True, 2, 4.0)
+    assert (again.state, again.attempts) == ("completed", 1)
+
+
+def test_a_wide_fan_out_shows_only_the_items_worth_a_look():
+    items = [
+        status_nodes.StepStatus(f"f[{i}]", f"f[{i}]", "agent", "completed", 1) for i in range(500)
+    ]
+    items[7].attempts = 2
+    items[9].state = "failed"
+    shown, hidden = status_nodes.shown_items(items)
+    assert [s.path for s in shown] == ["f[7]", "f[9]"] and hidden == 498
+    assert status_nodes.shown_items(items[:100]) == (items[:100], 0)
