@@ -142,7 +142,11 @@ def table(result: dict[str, Any]) -> Table:
                 note = f"client peak RSS {entry['runs'][-1]['peak_rss_mb']:.0f} MB"
             if scenario == "missions100":
                 run = entry["runs"][-1]
-                note = f"{run['steps_per_second']:.0f} steps/s, p95 mission {run['p95']:.2f}s"
+                note = (
+                    f"{run['steps_per_second']:.0f} steps/s, p95 mission {run['p95']:.2f}s;"
+                    f" `autoagent list` meanwhile {run.get('list_seconds_median', 0):.2f}s"
+                    f" (max {run.get('list_seconds_max', 0):.2f}s)"
+                )
             errors = entry.get("errors") or []
             if errors:
                 note = (note + "; " if note else "") + f"{len(errors)} failed: {errors[0]}"

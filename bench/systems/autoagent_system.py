@@ -187,24 +187,52 @@ class AutoAgent:
 
     def missions(self, n: int, steps: int) -> dict[str, float]:
         """``n`` chains of ``steps`` started at once (one thread each, as many in-process as
-        the machine allows): wall time, steps a second, p95 mission latency."""
+        the machine allows): wall time, steps a second, p95 mission latency; and how long
+        ``autoagent list`` made a user wait meanwhile (the CLI, run again and again)."""
+        import subprocess
+        import sys
+        import threading
         from concurrent.futures import ThreadPoolExecutor
+        from pathlib import Path
 
         specs = [self.validate({**chain_spec(steps), "name": f"bench-many-{k}"}) for k in range(n)]
+        listed: list[float] = []
+        failures: list[str] = []
+        done = threading.Event()
 
         def one(spec: Any) -> float:
             began = time.perf_counter()
             self._run(spec, expect_ok=True)
             return time.perf_counter() - began
 
+        def list_meanwhile() -> None:
+            command = [str(Path(sys.executable).parent / "autoagent"), "list"]
+            while not done.is_set():
+                began = time.perf_counter()
+                answer = subprocess.run(command, capture_output=True, timeout=120)
+                if answer.returncode != 0:
+                    failures.append(answer.stderr.decode(errors="replace")[-300:])
+                listed.append(time.perf_counter() - began)
+                done.wait(1.0)
+
+        lister = threading.Thread(target=list_meanwhile, name="list")
         started = time.perf_counter()
-        with ThreadPoolExecutor(n) as pool:
-            latencies = sorted(pool.map(one, specs))
+        lister.start()
+        try:
+            with ThreadPoolExecutor(n) as pool:
+                latencies = sorted(pool.map(one, specs))
+        finally:
+            done.set()
+            lister.join()
+        if failures:
+            raise WrongResult(f"autoagent list failed meanwhile: {failures[0]}")
         wall = time.perf_counter() - started
         return {
             "seconds": wall,
             "steps_per_second": n * steps / wall,
             "p95": latencies[max(0, int(0.95 * n) - 1)],
+            "list_seconds_max": max(listed, default=0.0),
+            "list_seconds_median": sorted(listed)[len(listed) // 2] if listed else 0.0,
         }
 
     def close(self) -> None:
