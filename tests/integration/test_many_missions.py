@@ -3,6 +3,7 @@ complete, and the server records every step of each (no lost record, no false cr
 
 from __future__ import annotations
 
+import contextvars
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -42,8 +43,9 @@ def test_thirty_missions_started_at_once_all_complete_with_every_step_recorded(p
         assert runs.recorded(finished, 60), f"{spec.name}: the server is missing step records"
         return finished
 
-    with ThreadPoolExecutor(MISSIONS) as pool:
-        done = list(pool.map(one, specs))
+    with ThreadPoolExecutor(MISSIONS) as pool:  # each in this context: the session's server
+        futures = [pool.submit(contextvars.copy_context().run, one, spec) for spec in specs]
+        done = [future.result() for future in futures]
     assert [f.state.name for f in done] == ["Completed"] * MISSIONS
     assert all(f.outputs()[f"s{STEPS - 1}"] == STEPS - 1 for f in done)
     for finished in done:
