@@ -85,6 +85,7 @@ class Progress:
         self.done = self.failed = self.retried = 0
         self._lock = threading.Lock()
         self._wake = threading.Event()
+        self._ending = threading.Event()  # cuts the pause between updates short
         self._closed = False
         context = FlowRunContext.get()
         self._flow_run_id = context.flow_run.id if context and context.flow_run else None
@@ -109,8 +110,10 @@ class Progress:
         self._wake.set()
 
     def close(self) -> None:
-        """The fan-out ended (or the run stops): one last update, then the poster ends."""
+        """The fan-out ended (or the run stops): one last update, at once, then the poster
+        ends."""
         self._closed = True
+        self._ending.set()
         self._wake.set()
 
     def join(self, timeout: float = 10.0) -> None:
@@ -140,7 +143,7 @@ class Progress:
                     prefect.update_artifact(made.id, update)
                     if last:
                         return
-                    time.sleep(PROGRESS_EVERY_SECONDS)
+                    self._ending.wait(PROGRESS_EVERY_SECONDS)
         except Exception:  # a failure to post only costs the progress artifact
             logger.warning("could not post the progress of %s", self.path, exc_info=True)
 
