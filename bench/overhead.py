@@ -580,7 +580,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--budget",
         type=float,
-        default=300.0,
+        default=240.0,
         help="seconds: start no further round that would end past this; the scale scenarios"
         " come after, each capped (--cap)",
     )
