@@ -21,7 +21,7 @@ from prefect.states import Failed, Paused, State
 
 from autoagent.engine import narrate
 from autoagent.engine.journal import keep_run
-from autoagent.engine.outcome import COMPLETED, FAILED, SUSPENDED
+from autoagent.engine.outcome import COMPLETED, FAILED, SUSPENDED, failed_items
 from autoagent.engine.policy import RetryPolicy
 from autoagent.engine.results import Results
 from autoagent.engine.step import StepCall, run_call
@@ -31,8 +31,6 @@ from autoagent.server.client import client
 logger = logging.getLogger("autoagent.batches")
 
 BATCH_TASK = "for_each-batch"
-ERRORS_NAMED = 3
-"""Failed items a batch's error names; its table artifact lists them all."""
 
 
 @dataclass
@@ -66,7 +64,8 @@ class Batch:
     nothing hashed). ``runs`` is filled in as its items end."""
 
     name: str
-    calls: list[StepCall]
+    calls: list[tuple[int, StepCall]]
+    """Each item still to run: its index in the fan-out, and what to run."""
     policy: RetryPolicy
     pool: ThreadPoolExecutor
     results: Results
@@ -129,29 +128,21 @@ def run_items(batch: Batch) -> Any:
         batch.pool.submit(
             contextvars.copy_context().run, run_item, call, batch.policy, batch.results, index
         )
-        for index, call in _indexed(batch)
+        for index, call in batch.calls
     ]
     batch.runs = sorted([*batch.found, *(f.result() for f in futures)], key=lambda r: r.index)
     _post_table(batch)
     failed = [r for r in batch.runs if r.state == FAILED]
     if failed:
         for run in failed:
-            narrate.failed(batch.calls[0].root_run_id, run.path, run.kind, run.error, run.attempts)
-        return Failed(message=errors(failed, len(batch.runs)))
+            narrate.failed(
+                batch.calls[0][1].root_run_id, run.path, run.kind, run.error, run.attempts
+            )
+        return Failed(message=failed_items(failed, len(batch.runs)))
     if any(r.state == SUSPENDED for r in batch.runs):
         return Paused(message=f"{batch.name}: an item waits")
     batch.results.write(batch.name, batch.basis, [r.output for r in batch.runs])
     return None
-
-
-def _indexed(batch: Batch) -> list[tuple[int, StepCall]]:
-    return [(int(call.path.rsplit("[", 1)[1].rstrip("]")), call) for call in batch.calls]
-
-
-def errors(failed: list[ItemRun], total: int) -> str:
-    named = "; ".join(f"{r.path}: {r.error}" for r in failed[:ERRORS_NAMED])
-    more = f"; and {len(failed) - ERRORS_NAMED} more" if len(failed) > ERRORS_NAMED else ""
-    return f"{len(failed)} of {total} items failed: {named}{more}"
 
 
 def _post_table(batch: Batch) -> None:

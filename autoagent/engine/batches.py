@@ -43,12 +43,11 @@ from autoagent.engine.batch_task import (
     BATCH_OPTIONS,
     Batch,
     ItemRun,
-    errors,
     run_batch,
     run_items,
 )
 from autoagent.engine.graph import link
-from autoagent.engine.outcome import COMPLETED, FAILED, SUSPENDED, Outcome
+from autoagent.engine.outcome import COMPLETED, FAILED, SUSPENDED, Outcome, failed_items
 from autoagent.engine.policy import RetryPolicy
 from autoagent.engine.results import MISSING
 from autoagent.engine.step import StepCall
@@ -85,8 +84,7 @@ class Progress:
         self.done = self.failed = self.retried = 0
         self._lock = threading.Lock()
         self._wake = threading.Event()
-        self._ending = threading.Event()  # cuts the pause between updates short
-        self._closed = False
+        self._ending = threading.Event()  # set once the fan-out ended: a last update, at once
         context = FlowRunContext.get()
         self._flow_run_id = context.flow_run.id if context and context.flow_run else None
         self._poster = threading.Thread(
@@ -112,7 +110,6 @@ class Progress:
     def close(self) -> None:
         """The fan-out ended (or the run stops): one last update, at once, then the poster
         ends."""
-        self._closed = True
         self._ending.set()
         self._wake.set()
 
@@ -139,7 +136,7 @@ class Progress:
                         update = ArtifactUpdate(
                             data=100.0 * self.done / self.total, description=self._said()
                         )
-                        last = self._closed
+                        last = self._ending.is_set()
                     prefect.update_artifact(made.id, update)
                     if last:
                         return
@@ -206,11 +203,7 @@ class BatchUnits(StepUnits):
         try:
             return self._run_batch_unit(step, fan, start, stop)
         except Exception as exc:
-            why = f"{type(exc).__name__}: {exc}"
-            runs = [
-                ItemRun(i, f"{path}[{i}]", FAILED, error=why, kind="error")
-                for i in range(start, stop)
-            ]
+            runs = _all_failed(path, start, stop, f"{type(exc).__name__}: {exc}")
             return self._batch_outcome(f"{path}[{start}:{stop}]", fan, runs, None, None)
 
     def _read_back(self, step: Step, fan: FanOut) -> None:
@@ -236,8 +229,7 @@ class BatchUnits(StepUnits):
         name = f"{path}[{start}:{stop}]"
         basis = fan.items[start:stop]
         policy = RetryPolicy.of(step, self.scope.defaults)
-        conversation = self._conversation(step)
-        calls: list[StepCall] = []
+        calls: list[tuple[int, StepCall]] = []
         found_runs: list[ItemRun] = []
         for i, item in zip(range(start, stop), basis, strict=True):
             item_path = f"{path}[{i}]"
@@ -252,20 +244,7 @@ class BatchUnits(StepUnits):
                 if output is not MISSING:
                     found_runs.append(ItemRun(i, item_path, COMPLETED, output=output, cached=True))
                     continue
-            calls.append(
-                StepCall(
-                    mission=self.scope.mission,
-                    root_run_id=self.scope.root_run_id,
-                    path=item_path,
-                    agent=step.agent or "",
-                    input=resolved,
-                    timeout=policy.timeout,
-                    input_error=error,
-                    concurrency=step.concurrency,
-                    runs_on=step.runs_on,
-                    conversation=conversation,
-                )
-            )
+            calls.append((i, self._step_call(step, item_path, resolved, policy, input_error=error)))
         if not calls:
             self.results.write(name, basis, [r.output for r in found_runs])
             return self._batch_outcome(name, fan, found_runs, None, None)
@@ -275,11 +254,7 @@ class BatchUnits(StepUnits):
             batch=quote(batch), wait_for=self._needs(step), return_state=True
         )
         if not batch.runs:  # the batch never ran its items: each fails with its reason
-            why = state.message or state.name
-            batch.runs = [
-                ItemRun(i, f"{path}[{i}]", FAILED, error=why, kind="error")
-                for i in range(start, stop)
-            ]
+            batch.runs = _all_failed(path, start, stop, state.message or state.name)
         return self._batch_outcome(name, fan, batch.runs, state, link(state))
 
     def _batch_outcome(
@@ -310,7 +285,7 @@ class BatchUnits(StepUnits):
         outcome = Outcome(
             name,
             FAILED if failed else COMPLETED,
-            error=errors(failed, len(runs)) if failed else None,
+            error=failed_items(failed, len(runs)) if failed else None,
             duration=max((r.seconds for r in runs), default=0.0),
             cached=all(r.cached for r in runs),
             prefect_state=state,
@@ -332,3 +307,8 @@ class BatchUnits(StepUnits):
                     run_items
                 )
             return self._tasks[key]
+
+
+def _all_failed(path: str, start: int, stop: int, why: str) -> list[ItemRun]:
+    """Items ``start`` to ``stop`` of the fan-out at ``path``, each failed for ``why``."""
+    return [ItemRun(i, f"{path}[{i}]", FAILED, error=why, kind="error") for i in range(start, stop)]

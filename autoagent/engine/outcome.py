@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,6 +64,17 @@ class NotRun:
     @classmethod
     def blocked(cls, failed: list[str]) -> NotRun:
         return cls(BLOCKED, BLOCKED_TASK_STATE, f"not run: {', '.join(failed)} failed")
+
+
+ERRORS_NAMED = 3
+"""Failed items a fan-out's or a batch's error names (a batch's table lists them all)."""
+
+
+def failed_items(failed: Sequence[Any], total: int) -> str:
+    """``N of M items failed: <path>: <error>; ...; and K more`` (outcomes or item runs)."""
+    named = "; ".join(f"{r.path}: {r.error}" for r in failed[:ERRORS_NAMED])
+    more = f"; and {len(failed) - ERRORS_NAMED} more" if len(failed) > ERRORS_NAMED else ""
+    return f"{len(failed)} of {total} items failed: {named}{more}"
 
 
 def failed_outcome(path: str, state: State) -> Outcome:

@@ -32,11 +32,13 @@ from autoagent.engine.journal import Journal
 from autoagent.engine.outcome import (
     BLOCKED,
     COMPLETED,
+    ERRORS_NAMED,
     FAILED,
     SKIPPED,
     SUSPENDED,
     NotRun,
     Outcome,
+    failed_items,
 )
 from autoagent.engine.results import MISSING, Results
 from autoagent.engine.scope import NO_ITEM, Scope
@@ -105,11 +107,9 @@ class Scheduler(BatchUnits):
                         fan = fanouts[step.id]
                         fan.place(index, outcome)
                         if fan.pending and self.suspension is None:
-                            running[self._submit_batch(step, fan)] = (step, fan.pending[0][0])
-                            fan.pending.popleft()
+                            self._submit_batch(step, fan, running)
                         if fan.complete:
-                            fan.close()
-                            self._finish(step, self._join(step, fan), fan.items)
+                            self._finish_fan_out(step, fan)
         if self.suspension is not None:  # the engine ends this attempt without a final state
             raise Pause(state=self.suspension)
         return self.outcomes
@@ -185,12 +185,10 @@ class Scheduler(BatchUnits):
             if self.scope.resuming:
                 self._read_back(step, fan)
                 if fan.complete:
-                    fan.close()
-                    self._finish(step, self._join(step, fan), fan.items)
+                    self._finish_fan_out(step, fan)
                     return
             for _ in range(min(fan.window, len(fan.pending))):
-                running[self._submit_batch(step, fan)] = (step, fan.pending[0][0])
-                fan.pending.popleft()
+                self._submit_batch(step, fan, running)
             return
         for i, item in enumerate(items):
             running[self._submit(step, i, item)] = (step, i)
@@ -217,15 +215,19 @@ class Scheduler(BatchUnits):
             self.outputs[step.id] = None
         self.journal.record(outcome)
 
+    def _finish_fan_out(self, step: Step, fan: FanOut) -> None:
+        fan.close()
+        self._finish(step, self._join(step, fan), fan.items)
+
     def _join(self, step: Step, fan: FanOut) -> Outcome:
         results = [r for r in fan.results if r is not None]
         path = self.scope.prefix + step.id
         durations = [r.duration for r in results if r.duration is not None]
         duration = max(durations) if durations else time.monotonic() - fan.started
         bad = [r for r in results if r.state != COMPLETED]
-        errors = "; ".join(f"{r.path}: {r.error}" for r in bad[:3]) if bad else None
-        if len(bad) > 3:
-            errors = f"{len(bad)} of {len(results)} items failed: {errors}; and {len(bad) - 3} more"
+        errors = "; ".join(f"{r.path}: {r.error}" for r in bad[:ERRORS_NAMED]) if bad else None
+        if len(bad) > ERRORS_NAMED:
+            errors = failed_items(bad, len(results))
         made = self._fan_in(step, path, [r.link for r in results], errors)
         if errors is not None:
             return Outcome(
@@ -264,10 +266,10 @@ class Scheduler(BatchUnits):
         path = self.scope.prefix + step.id + (f"[{index}]" if index is not None else "")
         return self._queue(self._unit, step, path, item, not_run, error)
 
-    def _submit_batch(self, step: Step, fan: FanOut) -> Future[Outcome]:
-        """The fan-out's next batch as a unit."""
-        start, stop = fan.pending[0]
-        return self._queue(self._batch_unit, step, fan, start, stop)
+    def _submit_batch(self, step: Step, fan: FanOut, running: dict) -> None:
+        """The fan-out's next batch as a unit, running under its first item's index."""
+        start, stop = fan.pending.popleft()
+        running[self._queue(self._batch_unit, step, fan, start, stop)] = (step, start)
 
     def _queue(self, unit: Callable[..., Outcome], *args: Any) -> Future[Outcome]:
         context = contextvars.copy_context()

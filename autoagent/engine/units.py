@@ -106,21 +106,7 @@ class StepUnits(WaitingUnits):
             if found is not MISSING:
                 return Outcome(path, COMPLETED, output=found, cached=True)
         policy = RetryPolicy.of(step, self.scope.defaults)
-        call = StepCall(
-            mission=self.scope.mission,
-            root_run_id=self.scope.root_run_id,
-            path=path,
-            agent=step.agent or "",
-            input=resolved,
-            timeout=policy.timeout,
-            not_run=not_run.reason if not_run is not None else None,
-            not_run_state=not_run.task_state if not_run is not None else SKIPPED_TASK_STATE,
-            input_error=error,
-            concurrency=step.concurrency,
-            runs_on=step.runs_on,
-            params=self.scope.params if step.agent == PLANNER else None,
-            conversation=self._conversation(step),
-        )
+        call = self._step_call(step, path, resolved, policy, input_error=error, not_run=not_run)
         task = self._task_for(step, policy) if not_run is None else run_step
         state = task(call=quote(call), wait_for=self._needs(step), return_state=True)
         made = link(state)
@@ -179,6 +165,33 @@ class StepUnits(WaitingUnits):
         return Outcome(path, COMPLETED, output=output, prefect_state=state, link=made)
 
     # -- helpers -------------------------------------------------------------------------------
+    def _step_call(
+        self,
+        step: Step,
+        path: str,
+        resolved: Any,
+        policy: RetryPolicy,
+        *,
+        input_error: str | None = None,
+        not_run: NotRun | None = None,
+    ) -> StepCall:
+        """What the step task (or an item of a batch) at ``path`` is asked to do."""
+        return StepCall(
+            mission=self.scope.mission,
+            root_run_id=self.scope.root_run_id,
+            path=path,
+            agent=step.agent or "",
+            input=resolved,
+            timeout=policy.timeout,
+            not_run=not_run.reason if not_run is not None else None,
+            not_run_state=not_run.task_state if not_run is not None else SKIPPED_TASK_STATE,
+            input_error=input_error,
+            concurrency=step.concurrency,
+            runs_on=step.runs_on,
+            params=self.scope.params if step.agent == PLANNER else None,
+            conversation=self._conversation(step),
+        )
+
     def _conversation(self, step: Step) -> Conversation | None:
         """For a step that runs one of the mission's LLM agents: its conversation."""
         if step.agent not in self.scope.agents:
