@@ -30,6 +30,7 @@ from prefect.flow_engine import run_flow
 from prefect.flows import load_flow_from_entrypoint
 from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, Settings
 from prefect.states import Cancelled, Pending, State
+from prefect.utilities.annotations import opaque
 
 from autoagent import processes
 from autoagent.engine.driving import LocalRun, driving
@@ -113,11 +114,18 @@ def execute(
             heartbeat(flow_run, heartbeat_seconds(), on_start=lambda: mark_alive(run_id)),
         ):
             state = run_flow(
-                flow, flow_run=flow_run, parameters=flow_run.parameters, return_type="state"
+                flow, flow_run=flow_run, parameters=_opaque(flow_run), return_type="state"
             )
     finally:
         journal.join()
     return Finished(run_id, state, journal)
+
+
+def _opaque(flow_run: FlowRun) -> dict[str, Any]:
+    """The run's parameters as its flow gets them, each wrapped so Prefect does not visit every
+    element looking for futures (a spec's or a fan-out's thousands of items: none can be one,
+    they came from the server as JSON)."""
+    return {name: opaque(value) for name, value in (flow_run.parameters or {}).items()}
 
 
 def recorded(finished: Finished, seconds: float | None = None) -> bool:
