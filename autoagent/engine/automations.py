@@ -25,9 +25,9 @@ from prefect.types.entrypoint import EntrypointType
 
 from autoagent.engine.recover import recover
 from autoagent.server.client import client
+from autoagent.server.liveness import DETECTION
 from autoagent.server.records import MISSION_TAG
 
-DETECTION = "autoagent: crash detection"
 EARLY_DETECTION = "autoagent: crash detection before a first heartbeat"
 RECOVERY = "autoagent: resume crashed runs"
 

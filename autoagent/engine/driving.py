@@ -10,18 +10,16 @@ heartbeats for itself.
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import logging
-import threading
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from uuid import UUID
 
 from prefect.client.schemas.objects import FlowRun
-from prefect.settings import get_current_settings
 
 from autoagent.engine.journal import Journal
+from autoagent.server.fencing import current_lease
 from autoagent.server.liveness import heartbeat, heartbeat_seconds
 from autoagent.spec import MissionSpec
 
@@ -59,34 +57,19 @@ def local_run() -> LocalRun | None:
 def heartbeat_unless_driven(
     flow_run: FlowRun, flow_name: str, on_start: Callable[[], None] | None = None
 ) -> Iterator[None]:
-    """Heartbeat for ``flow_run`` unless something already does: the engine (when
-    PREFECT_FLOWS_HEARTBEAT_FREQUENCY is set) or the driver in this process. A mission on a
-    worker started without heartbeats still tells crash detection it is alive. ``on_start``
-    (recording the process) runs either way, unless a driver did it: the engine's heartbeats
-    name no process, and without the record ``resume`` would take a killed run's last beat for
-    a live process elsewhere."""
+    """Heartbeat for ``flow_run`` and hold its lease (server/fencing.py) unless the driver in
+    this process does: then its lease, taken before the run entered Running, starts now. The
+    engine's own heartbeat (PREFECT_FLOWS_HEARTBEAT_FREQUENCY) does not replace this one: its
+    beats are not acknowledged, so they earn no lease. ``on_start`` (recording the process) runs
+    after the first beat, unless a driver did it."""
     if local_run() is not None:
+        lease = current_lease()
+        if lease is not None:
+            lease.arm()
         yield
         return
-    if get_current_settings().flows.heartbeat_frequency:
-        if on_start is not None:
-            threading.Thread(
-                target=contextvars.copy_context().run,
-                args=(_logged(on_start),),
-                daemon=True,
-                name="record-process",
-            ).start()
+    deployed = flow_run.deployment_id is not None
+    with heartbeat(
+        flow_run, heartbeat_seconds(), flow_name, on_start, deployed, armed=True, linger=True
+    ):
         yield
-        return
-    with heartbeat(flow_run, heartbeat_seconds(), flow_name=flow_name, on_start=on_start):
-        yield
-
-
-def _logged(work: Callable[[], None]) -> Callable[[], None]:
-    def run() -> None:
-        try:
-            work()
-        except Exception:
-            logger.warning("could not record the mission's process", exc_info=True)
-
-    return run

@@ -29,6 +29,7 @@ from autoagent.engine.policy import RetryPolicy
 from autoagent.engine.results import cache_key
 from autoagent.engine.storage import result_storage
 from autoagent.errors import StepError, SuspendedWait
+from autoagent.server.fencing import hold
 
 STEP_TASK = "step"
 FAN_IN_TASK = "for_each"
@@ -84,6 +85,7 @@ def run_call(call: StepCall) -> Any:
     if attempt is None:
         run_context = TaskRunContext.get()
         attempt = run_context.task_run.run_count if run_context else 1
+    hold()  # a process that lost its run starts no step (server/fencing.py)
     journal = current_journal()
     if journal is not None:
         journal.attempt(call.path)
@@ -110,9 +112,12 @@ def run_call(call: StepCall) -> Any:
         params=call.params or {},
     )
     if call.concurrency is None:
-        return _work(call, ctx)
-    with slots(call.concurrency, occupy=1, strict=True):  # held while the agent works only
-        return _work(call, ctx)
+        output = _work(call, ctx)
+    else:
+        with slots(call.concurrency, occupy=1, strict=True):  # held while the agent works only
+            output = _work(call, ctx)
+    hold()  # ...and counts no result
+    return output
 
 
 def _work(call: StepCall, ctx: AgentContext) -> Any:

@@ -17,13 +17,14 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from prefect import __version__ as prefect_version
 from prefect.client.schemas.objects import FlowRun
-from prefect.events import emit_event
+from prefect.events import Event
 from prefect.events.filters import (
     EventFilter,
     EventNameFilter,
@@ -31,15 +32,21 @@ from prefect.events.filters import (
     EventResourceFilter,
 )
 from prefect.events.related import tags_as_related_resources
-from prefect.events.schemas.events import RelatedResource
+from prefect.events.schemas.events import RelatedResource, Resource
 from prefect.settings import get_current_settings
 
 from autoagent import processes
 from autoagent.server.client import client
+from autoagent.server.connection import access
+from autoagent.server.fencing import RENEW_TIMEOUT, Lease, Reading, holding
+from autoagent.server.reader import Reader
 from autoagent.settings import get_settings
 
 logger = logging.getLogger("autoagent.heartbeat")
 EVENT = "prefect.flow-run.heartbeat"
+DETECTION = "autoagent: crash detection"
+"""The automation that marks a silent run Crashed (`autoagent server setup`): its silence bounds
+every process's lease."""
 PROCESS_LABEL = "autoagent.process"
 """Resource label of a heartbeat naming the process that sent it ("host:pid"): a process killed
 before its flow run recorded ``infrastructure_pid`` can still be proven dead by its last beat."""
@@ -84,39 +91,92 @@ def heartbeat(
     every: float,
     flow_name: str = "mission",
     on_start: Callable[[], None] | None = None,
-) -> Iterator[None]:
-    """Emit a heartbeat now and every ``every`` seconds until the block exits.
+    deployed: bool = False,
+    armed: bool = False,
+    linger: bool = False,
+) -> Iterator[Lease]:
+    """Send a heartbeat now and every ``every`` seconds until the block exits, each one
+    acknowledged by the server and followed by a read of the run: the block holds the run's
+    lease (fencing.py), which its steps hold before they start and before their results count.
 
     ``on_start`` runs in the heartbeat thread after the first beat, off the mission's critical path
     (AutoAgent records the process that runs the mission there). Each beat names its process.
+    ``deployed``: the process was started by a worker (a fenced one exits 0, see fencing.py).
+    ``armed``: the run is Running for this process already (else ``Lease.arm`` says when).
+    ``linger``: the block is the flow's body; beats and the lease outlive it until the server
+    holds the run's final state (the engine proposes it after the body).
     """
     stop = threading.Event()
     resource, related = _template(flow_run, flow_name)
-
-    def send() -> None:
-        try:
-            emit_event(event=EVENT, resource=resource, related=related)
-        except Exception:
-            logger.debug("heartbeat not sent", exc_info=True)
+    run_id = flow_run.id
+    reader = Reader(access(), timeout=RENEW_TIMEOUT)
+    lease = Lease(
+        str(run_id),
+        host_pid(),
+        3 * heartbeat_seconds(),
+        lambda: _beat(reader, run_id, resource, related),
+        deployed=deployed,
+        armed=armed,
+    )
 
     def beat() -> None:
-        send()
+        lease.confirm()
         if on_start is not None:
             try:
                 on_start()
             except Exception:
                 logger.warning("could not record the mission's process", exc_info=True)
-        while not stop.wait(every):
-            send()
+        silence = detection_silence()
+        if silence is not None:
+            lease.narrow(silence)
+        period = min(every, max(1.0, lease.term / 2))
+        while not lease.done and not stop.wait(1.0 if lease.closing else period):
+            lease.confirm()
 
-    thread = threading.Thread(
-        target=contextvars.copy_context().run, args=(beat,), daemon=True, name="heartbeat"
-    )
-    thread.start()
+    def watch() -> None:
+        """Apart from the beats, which may hang on a dead network: end the process once its
+        lease is past saving (fencing.py). It looks every second: the lease may shrink."""
+        while not lease.done and not stop.wait(1.0):
+            if lease.expired():
+                lease.expire()
+
+    for work, name in ((beat, "heartbeat"), (watch, "lease-watch")):
+        thread = threading.Thread(
+            target=contextvars.copy_context().run, args=(work,), daemon=True, name=name
+        )
+        thread.start()
     try:
-        yield
+        with holding(lease):
+            yield lease
     finally:
-        stop.set()
+        if linger and lease.armed:
+            lease.closing = True  # its threads end once the final state is on the server
+        else:
+            stop.set()
+            reader.close()
+
+
+def _beat(
+    reader: Reader, run_id: UUID, resource: dict[str, str], related: list[RelatedResource]
+) -> Reading:
+    """One heartbeat the server acknowledged (POST /events, not the fire-and-forget socket),
+    then the run as the server holds it after that beat."""
+    sent = time.monotonic()
+    event = Event(event=EVENT, resource=Resource(resource), related=related)
+    reader.post_events([event.model_dump(mode="json")])
+    return Reading(sent, reader.flow_run(run_id))
+
+
+def detection_silence() -> float | None:
+    """The silence after which crash detection marks a run Crashed, as `autoagent server setup`
+    installed it on this server; None when it is not installed (or cannot be read)."""
+    try:
+        with client() as prefect:
+            found = prefect.read_automations_by_name(DETECTION)
+    except Exception:
+        return None
+    withins = [a.trigger.within.total_seconds() for a in found if hasattr(a.trigger, "within")]
+    return min(withins) if withins else None
 
 
 def heartbeat_seconds() -> int:

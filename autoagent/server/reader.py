@@ -46,7 +46,7 @@ class _Response:
 
 
 class Reader:
-    """A few read-only queries on one HTTP connection to the API."""
+    """A few queries on one HTTP connection to the API (and events sent, acknowledged)."""
 
     def __init__(self, api: Access, timeout: float = 30.0):
         self.api = api
@@ -58,6 +58,11 @@ class Reader:
     def close(self) -> None:
         if self._http is not None:
             self._http.close()
+
+    def post_events(self, events: list[dict[str, Any]]) -> None:
+        """Send events and return once the server accepted them (Prefect's clients send them on
+        a socket that does not say)."""
+        self._call("POST", "/events", body=events)
 
     # -- runs --------------------------------------------------------------------------------
     def root_run(self, run_id: str | UUID) -> FlowRunRecord:

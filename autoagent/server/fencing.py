@@ -1,0 +1,242 @@
+"""Fencing: a mission process works on its run only while it holds the run's lease; a process
+that lost its run (cut off by a network split while crash detection marked the run Crashed and
+another process resumed it) stops before it can do anything more, on the server or off it.
+
+The lease is earned by heartbeats the server acknowledged: crash detection marks a run Crashed
+only after ``silence`` seconds without one (``autoagent resume`` from another machine waits 3
+heartbeat periods), so for ``window - MARGIN`` seconds after an acknowledged beat no other
+process can have taken the run. Each renewal also reads the run: it is still this process's
+when its state is Running, Paused or Cancelling, its count of Running entries is the one it had
+when this process took it (a resume adds one) and it records this process, if any (AutoAgent
+records "host:pid", a Prefect worker the pid).
+
+Three rules follow. A renewal that finds the run lost ends the process at once. A step starts,
+and its result counts, only within the lease (``hold`` renews a lapsed one first). A process
+that cannot renew ends itself GRACE seconds after its lease lapsed, still before the run can be
+taken: a cut-off process is gone before the split heals, so nothing it had in flight (a state, a
+result, a log) reaches the server afterwards. That holds after the mission's body too, while the
+engine proposes the run's final state (``closing``), until the server shows that state as this
+attempt's. Clocks of the hosts must agree within MARGIN.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import stat
+import struct
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+from prefect.client.schemas.objects import StateType
+
+from autoagent.server.records import FlowRunRecord
+
+logger = logging.getLogger("autoagent.fencing")
+
+MARGIN = 10.0
+"""Seconds kept between the end of a lease and the earliest moment the run could be taken:
+room for clock skew between hosts and for the detector's evaluation period."""
+GRACE = 5.0
+"""Seconds a process that cannot renew outlives its lease (renewal requests time out sooner)."""
+RENEW_TIMEOUT = 2.0
+"""Seconds each request of a renewal may take."""
+OWNED_STATES = {StateType.RUNNING, StateType.PAUSED, StateType.CANCELLING}
+FINAL_STATES = {StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED}
+RETRY_CAP = 2.0
+"""Longest pause between two renewals while a step waits for one."""
+FENCED_EXIT = 75
+"""Exit code of a fenced process started from the command line (EX_TEMPFAIL). One started by a
+worker exits 0: the worker would otherwise mark Crashed the run its new owner holds."""
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What one renewal learned: when its beat was sent (monotonic), and the run as read after
+    the server acknowledged that beat."""
+
+    sent: float
+    run: FlowRunRecord
+
+
+Renew = Callable[[], Reading]
+"""Send a heartbeat and wait for the server's acknowledgement, then read the run."""
+
+
+class Lease:
+    """This process's hold on one mission run (the root run of the mission it runs)."""
+
+    def __init__(
+        self,
+        run_id: str,
+        process: str,
+        window: float,
+        renew: Renew,
+        *,
+        deployed: bool = False,
+        armed: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+        stop: Callable[[str, bool], None] | None = None,
+    ) -> None:
+        self.run_id = run_id
+        self.process = process
+        self.window = window
+        self.deployed = deployed
+        self.armed = armed
+        """Whether the run is Running for this process: until then nothing is judged (a run
+        being resumed is still Crashed when its new process's first beat reads it)."""
+        self.attempt: int | None = None
+        """The run's count of Running entries when this process took it (a resume elsewhere
+        adds one; a wait answered does not)."""
+        self._renew = renew
+        self._clock = clock
+        self._stop = stop or _exit
+        self._names = {"", process, process.rpartition(":")[2]}
+        """How the run may record this process: not yet, "host:pid" (AutoAgent), or "pid" (a
+        Prefect worker, which records its flow process by pid alone)."""
+        self._lock = threading.Lock()
+        self.until = clock() + self.term
+        self.closing = False
+        """The mission's body has ended; the engine is proposing the run's final state."""
+        self.done = False
+        """That final state is on the server: nothing left to guard."""
+
+    @property
+    def term(self) -> float:
+        return max(0.0, self.window - MARGIN)
+
+    def arm(self) -> None:
+        """The run entered Running for this process just now: it holds the run for one term."""
+        with self._lock:
+            self.armed = True
+            self.until = self._clock() + self.term
+
+    def narrow(self, window: float) -> None:
+        """The server's crash detection is quicker than assumed: the lease ends that much
+        sooner."""
+        with self._lock:
+            if window < self.window:
+                self.until -= self.window - window
+                self.window = window
+
+    def held(self) -> bool:
+        return not self.armed or self._clock() < self.until
+
+    def confirm(self) -> bool:
+        """Renew once; False when the server could not be reached. A run found lost ends the
+        process."""
+        with self._lock:
+            try:
+                reading = self._renew()
+            except Exception as exc:
+                logger.debug("lease of run %s not renewed: %s", self.run_id, exc)
+                return False
+            lost = self._judge(reading) if self.armed else None
+        if lost is not None:
+            self._stop(lost, self.deployed)
+        return True
+
+    def hold(self) -> None:
+        """Return only while this process holds the run: at once within the lease, else after a
+        renewal. While the server cannot be reached this waits, and ``expired`` ends the
+        process GRACE seconds past the lease."""
+        pause = 0.25
+        while not self.held():
+            if self.confirm():
+                continue
+            logger.warning("run %s: lease lapsed and the server does not answer", self.run_id)
+            time.sleep(pause)
+            pause = min(pause * 2, RETRY_CAP)
+
+    def expired(self) -> bool:
+        """Past the lease by GRACE without a renewal: the run may be taken any moment now."""
+        return self.armed and self._clock() >= self.until + GRACE
+
+    def expire(self) -> None:
+        """End the process: it could not renew its lease in time."""
+        self._stop(
+            f"run {self.run_id}: this process ({self.process}) could not reach the server for"
+            f" {self.window - MARGIN + GRACE:.0f}s, so crash detection may resume the run"
+            " elsewhere; it stops without doing anything more",
+            self.deployed,
+        )
+
+    def _judge(self, reading: Reading) -> str | None:
+        """Renew from ``reading``, or say why the run is no longer this process's."""
+        run = reading.run
+        state = run.state.type if run.state is not None else None
+        owner = run.infrastructure_pid or ""
+        if self.attempt is None and state in OWNED_STATES:
+            self.attempt = run.run_count  # its first reading since the run became this process's
+        if self.closing and state in FINAL_STATES and run.run_count == self.attempt:
+            self.done = True  # this process's final state reached the server
+            return None
+        if state in OWNED_STATES and run.run_count == self.attempt and owner in self._names:
+            self.until = max(self.until, reading.sent + self.term)
+            return None
+        name = run.state.name if run.state is not None else "without a state"
+        by = f", run by {owner}" if owner not in self._names else ""
+        return (
+            f"run {self.run_id} is no longer this process's ({self.process}, attempt"
+            f" {self.attempt}): it is {name} (attempt {run.run_count}{by}); this process stops"
+            " without doing anything more"
+        )
+
+
+def _exit(reason: str, deployed: bool) -> None:
+    """End the process now: no state proposed, no result written, no hook run, and nothing it
+    had queued to send. Its step processes end with it (the watchdog's job)."""
+    logger.error(reason)
+    with contextlib.suppress(Exception):
+        print(f"fenced: {reason}", file=sys.stderr, flush=True)
+    _abort_sockets()
+    os._exit(0 if deployed else FENCED_EXIT)
+
+
+def _abort_sockets() -> None:
+    """Make every socket of this process close with a reset: the kernel drops what it still
+    holds to send. Measured on a split: a state the engine had queued on a kept-alive connection
+    while the network was down reached the server when it healed, after the process had exited,
+    and overwrote the final state of the attempt that had resumed the run."""
+    abort = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() resets and discards
+    try:
+        names = os.listdir("/proc/self/fd")
+    except OSError:
+        return
+    for name in names:
+        with contextlib.suppress(OSError, ValueError):
+            fd = int(name)
+            if stat.S_ISSOCK(os.fstat(fd).st_mode):
+                sock = socket.socket(fileno=fd)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, abort)
+                sock.detach()
+
+
+_current: ContextVar[Lease | None] = ContextVar("autoagent_lease", default=None)
+
+
+def current_lease() -> Lease | None:
+    return _current.get()
+
+
+def hold() -> None:
+    """Before a step starts and before its result counts: go on only while this process holds
+    its run (nothing to hold outside a mission's heartbeat)."""
+    lease = _current.get()
+    if lease is not None:
+        lease.hold()
+
+
+@contextlib.contextmanager
+def holding(lease: Lease) -> Iterator[Lease]:
+    token = _current.set(lease)
+    try:
+        yield lease
+    finally:
+        _current.reset(token)

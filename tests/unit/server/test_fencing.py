@@ -1,0 +1,199 @@
+"""The lease a mission process holds on its run: steps go on within it without a round trip,
+past it only after a renewal that proves the run is still this process's, and a process that
+lost its run stops (exit, no state proposed) before another step starts."""
+
+from __future__ import annotations
+
+from uuid import uuid4
+
+import pytest
+from prefect.states import Completed, Crashed, Paused, Running, Scheduled
+
+from autoagent.server import fencing
+from autoagent.server.fencing import GRACE, MARGIN, Lease, Reading
+from autoagent.server.records import FlowRunRecord, StateRecord
+
+ME = "worker-2:4242"
+
+
+class Stopped(Exception):
+    pass
+
+
+def _state(state) -> StateRecord:
+    return StateRecord(type=state.type, name=state.name)
+
+
+class Fake:
+    """A clock that moves when told, and a server that answers with ``run`` (or not at all)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.run = FlowRunRecord(
+            id=uuid4(), name="run", state=_state(Running()), run_count=1, infrastructure_pid=ME
+        )
+        self.reachable = True
+        self.renewals = 0
+        self.stops: list[tuple[str, bool]] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def renew(self) -> Reading:
+        self.renewals += 1
+        if not self.reachable:
+            raise ConnectionError("no route to host")
+        return Reading(self.now, self.run)
+
+    def stop(self, reason: str, deployed: bool) -> None:
+        self.stops.append((reason, deployed))
+        raise Stopped(reason)
+
+    def lease(self, window: float = 45.0, **options) -> Lease:
+        return Lease("run-1", ME, window, self.renew, clock=self.clock, stop=self.stop, **options)
+
+
+def test_within_the_lease_a_step_goes_on_without_asking_the_server() -> None:
+    fake = Fake()
+    lease = fake.lease()
+    fake.now += 45.0 - MARGIN - 1
+    lease.hold()
+    assert fake.renewals == 0
+
+
+def test_past_the_lease_a_step_waits_for_a_renewal_that_proves_ownership() -> None:
+    fake = Fake()
+    lease = fake.lease()
+    fake.now += 45.0
+    lease.hold()
+    assert fake.renewals == 1
+    assert lease.until == fake.now + 45.0 - MARGIN
+
+
+def test_a_paused_run_is_still_this_processs() -> None:
+    fake = Fake()
+    lease = fake.lease()
+    fake.run = fake.run.model_copy(update={"state": _state(Paused())})
+    fake.now += 60
+    lease.hold()
+    assert fake.stops == []
+
+
+@pytest.mark.parametrize(
+    ("state", "owner", "count"),
+    [
+        (Crashed(), ME, 1),  # crash detection gave up on this process
+        (Scheduled(), ME, 1),  # awaiting its automatic resume
+        (Running(), "worker-1:77", 2),  # resumed elsewhere
+        (Running(), "4242", 2),  # resumed by a process with the same pid on another host
+    ],
+    ids=["crashed", "awaiting-resume", "resumed-elsewhere", "same-pid-elsewhere"],
+)
+def test_a_process_that_lost_its_run_stops_before_the_next_step(state, owner, count) -> None:
+    fake = Fake()
+    lease = fake.lease(deployed=True)
+    assert lease.confirm() is True  # its first beat: attempt 1 is this process's
+    fake.run = fake.run.model_copy(
+        update={"state": _state(state), "infrastructure_pid": owner, "run_count": count}
+    )
+    fake.now += 60
+    with pytest.raises(Stopped, match="no longer this process's"):
+        lease.hold()
+    assert fake.stops[0][1] is True  # started by a worker: exits 0
+
+
+def test_a_worker_records_the_process_by_its_pid_alone() -> None:
+    fake = Fake()
+    lease = fake.lease()
+    assert lease.confirm() is True
+    fake.run = fake.run.model_copy(update={"infrastructure_pid": "4242"})
+    fake.now += 60
+    lease.hold()
+    assert fake.stops == []
+
+
+def test_a_beat_that_finds_the_run_lost_ends_the_process_at_once() -> None:
+    fake = Fake()
+    lease = fake.lease()
+    fake.run = fake.run.model_copy(update={"state": _state(Crashed())})
+    with pytest.raises(Stopped, match="it is Crashed"):
+        lease.confirm()
+
+
+def test_a_process_that_cannot_renew_ends_itself_before_the_run_can_be_taken() -> None:
+    fake = Fake()
+    lease = fake.lease(window=45.0)
+    fake.reachable = False
+    fake.now += 45.0 - MARGIN + GRACE - 0.1
+    assert not lease.expired()
+    fake.now += 0.2
+    assert lease.expired() and fake.now < 1000.0 + 45.0  # before crash detection can fire
+    with pytest.raises(Stopped, match="could not reach the server"):
+        lease.expire()
+
+
+def test_while_the_server_cannot_be_reached_no_step_starts(monkeypatch) -> None:
+    fake = Fake()
+    lease = fake.lease()
+    fake.now += 60
+    fake.reachable = False
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:  # the network comes back after a few tries
+        sleeps.append(seconds)
+        if len(sleeps) == 4:
+            fake.reachable = True
+            fake.run = fake.run.model_copy(update={"infrastructure_pid": "worker-1:9"})
+
+    monkeypatch.setattr(fencing.time, "sleep", sleep)
+    with pytest.raises(Stopped, match="run by worker-1:9"):
+        lease.hold()
+    assert sleeps == [0.25, 0.5, 1.0, 2.0]  # backing off, capped at RETRY_CAP
+
+
+def test_before_its_run_is_running_a_lease_judges_nothing() -> None:
+    """A process resuming a crashed run beats before the run leaves Crashed: not a loss."""
+    fake = Fake()
+    lease = fake.lease(armed=False)
+    fake.run = fake.run.model_copy(update={"state": _state(Crashed())})
+    assert lease.confirm() is True
+    fake.now += 100
+    lease.hold()
+    assert fake.stops == []
+    fake.run = fake.run.model_copy(update={"state": _state(Running())})
+    lease.arm()
+    lease.hold()
+    assert fake.renewals == 1
+
+
+def test_a_shorter_detection_window_shortens_the_lease() -> None:
+    fake = Fake()
+    lease = fake.lease(window=90.0)
+    lease.narrow(30.0)
+    fake.now += 30.0 - MARGIN + 0.1
+    lease.hold()
+    assert fake.renewals == 1
+
+
+def test_after_the_body_the_lease_guards_the_final_state_until_the_server_holds_it() -> None:
+    fake = Fake()
+    lease = fake.lease(deployed=True)
+    assert lease.confirm() is True
+    lease.closing = True
+    assert lease.confirm() is True and not lease.done  # still Running: the proposal is pending
+    fake.run = fake.run.model_copy(update={"state": _state(Completed())})
+    assert lease.confirm() is True and lease.done
+
+
+def test_a_final_state_of_another_attempt_ends_a_closing_process() -> None:
+    """Its own final state (Failed: it could not reach the server) must never land on the run
+    another process completed."""
+    fake = Fake()
+    lease = fake.lease(deployed=True)
+    assert lease.confirm() is True
+    lease.closing = True
+    fake.run = fake.run.model_copy(
+        update={"state": _state(Completed()), "run_count": 2, "infrastructure_pid": "77"}
+    )
+    with pytest.raises(Stopped, match="it is Completed"):
+        lease.confirm()
