@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: demo test lint format bench bench-quick bench-more clean stack-up stack-down stack-status image compose-up compose-down
+.PHONY: demo test lint format bench bench-quick bench-more bench-cluster clean stack-up stack-down stack-status cluster-up cluster-down cluster-status image compose-up compose-down
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,17 @@ stack-up: $(STAMP)
 stack-down: $(STAMP)
 	$(BIN)/python infra/prefect-server/stack.py down
 
+# Seven hosts (network namespaces, as root): PostgreSQL+Redis, two APIs behind HAProxy, the
+# services, two workers (README, "Several hosts").
+cluster-up: $(STAMP)
+	$(BIN)/python infra/prefect-server/cluster.py up
+
+cluster-down: $(STAMP)
+	$(BIN)/python infra/prefect-server/cluster.py down
+
+cluster-status: $(STAMP)
+	$(BIN)/python infra/prefect-server/cluster.py status
+
 stack-status: $(STAMP)
 	$(BIN)/python infra/prefect-server/stack.py status
 
@@ -73,6 +84,10 @@ bench-more: $(BENCH_STAMP)
 	$(BIN)/python bench/validate.py
 	$(BIN)/python bench/agent_turns.py
 	$(BIN)/python bench/server_share.py
+
+# Missions through the multi-host cluster with one worker host, then two (root).
+bench-cluster: $(BENCH_STAMP)
+	$(BIN)/python bench/cluster_throughput.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
