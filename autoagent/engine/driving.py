@@ -20,7 +20,7 @@ from prefect.client.schemas.objects import FlowRun
 
 from autoagent.engine.journal import Journal
 from autoagent.server.fencing import current_lease
-from autoagent.server.liveness import heartbeat, heartbeat_seconds
+from autoagent.server.liveness import engine_state, heartbeat, heartbeat_seconds
 from autoagent.spec import MissionSpec
 
 
@@ -65,7 +65,7 @@ def heartbeat_unless_driven(
     if local_run() is not None:
         lease = current_lease()
         if lease is not None:
-            lease.arm()
+            lease.arm(engine_state(flow_run))
         yield
         return
     deployed = flow_run.deployment_id is not None

@@ -6,9 +6,11 @@ The lease is earned by heartbeats the server acknowledged: crash detection marks
 only after ``silence`` seconds without one (``autoagent resume`` from another machine waits 3
 heartbeat periods), so for ``window - MARGIN`` seconds after an acknowledged beat no other
 process can have taken the run. Each renewal also reads the run: it is still this process's
-when its state is Running, Paused or Cancelling, its count of Running entries is the one it had
-when this process took it (a resume adds one) and it records this process, if any (AutoAgent
-records "host:pid", a Prefect worker the pid).
+when it is in the state this process's engine last set (a flow retry's wait included), or
+Running, Paused or Cancelling with the count of Running entries it had when this process took
+it (every resume after a crash adds one; a wait answered does not).
+The process the run records is no proof: workers write it in their own formats (a pid, a Docker
+container id), after the process started.
 
 Three rules follow. A renewal that finds the run lost ends the process at once. A step starts,
 and its result counts, only within the lease (``hold`` renews a lapsed one first). A process
@@ -81,6 +83,7 @@ class Lease:
         *,
         deployed: bool = False,
         armed: bool = True,
+        engine_state: Callable[[], object] = lambda: None,
         clock: Callable[[], float] = time.monotonic,
         stop: Callable[[str, bool], None] | None = None,
     ) -> None:
@@ -95,11 +98,10 @@ class Lease:
         """The run's count of Running entries when this process took it (a resume elsewhere
         adds one; a wait answered does not)."""
         self._renew = renew
+        self._engine_state = engine_state
+        """The id of the state this process's engine last set on the run (None: unknown)."""
         self._clock = clock
         self._stop = stop or _exit
-        self._names = {"", process, process.rpartition(":")[2]}
-        """How the run may record this process: not yet, "host:pid" (AutoAgent), or "pid" (a
-        Prefect worker, which records its flow process by pid alone)."""
         self._lock = threading.Lock()
         self.until = clock() + self.term
         self.closing = False
@@ -111,11 +113,13 @@ class Lease:
     def term(self) -> float:
         return max(0.0, self.window - MARGIN)
 
-    def arm(self) -> None:
+    def arm(self, engine_state: Callable[[], object] | None = None) -> None:
         """The run entered Running for this process just now: it holds the run for one term."""
         with self._lock:
             self.armed = True
             self.until = self._clock() + self.term
+            if engine_state is not None:
+                self._engine_state = engine_state
 
     def narrow(self, window: float) -> None:
         """The server's crash detection is quicker than assumed: the lease ends that much
@@ -171,17 +175,21 @@ class Lease:
         """Renew from ``reading``, or say why the run is no longer this process's."""
         run = reading.run
         state = run.state.type if run.state is not None else None
-        owner = run.infrastructure_pid or ""
-        if self.attempt is None and state in OWNED_STATES:
+        engine = self._engine_state()
+        own = engine is not None and run.state is not None and run.state.id == engine
+        if own:  # the run is in the state this process's engine set: a retry's wait included
+            self.attempt = run.run_count
+        elif self.attempt is None and state in OWNED_STATES:
             self.attempt = run.run_count  # its first reading since the run became this process's
-        if self.closing and state in FINAL_STATES and run.run_count == self.attempt:
+        same = own or run.run_count == self.attempt
+        if self.closing and state in FINAL_STATES and same:
             self.done = True  # this process's final state reached the server
             return None
-        if state in OWNED_STATES and run.run_count == self.attempt and owner in self._names:
+        if same and (own or state in OWNED_STATES):
             self.until = max(self.until, reading.sent + self.term)
             return None
         name = run.state.name if run.state is not None else "without a state"
-        by = f", run by {owner}" if owner not in self._names else ""
+        by = f", recorded process {run.infrastructure_pid}" if run.infrastructure_pid else ""
         return (
             f"run {self.run_id} is no longer this process's ({self.process}, attempt"
             f" {self.attempt}): it is {name} (attempt {run.run_count}{by}); this process stops"

@@ -117,6 +117,7 @@ def heartbeat(
         lambda: _beat(reader, run_id, resource, related),
         deployed=deployed,
         armed=armed,
+        engine_state=engine_state(flow_run) if armed else lambda: None,
     )
 
     def beat() -> None:
@@ -154,6 +155,12 @@ def heartbeat(
         else:
             stop.set()
             reader.close()
+
+
+def engine_state(flow_run: FlowRun) -> Callable[[], object]:
+    """The id of the state the engine last set on ``flow_run``, the engine's own object (the
+    flow run of a FlowRunContext), which it updates at each transition."""
+    return lambda: flow_run.state.id if flow_run.state is not None else None
 
 
 def _beat(

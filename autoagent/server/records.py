@@ -43,6 +43,7 @@ class _Record(BaseModel):
 
 
 class StateRecord(_Record):
+    id: UUID | None = None
     type: StateType
     name: str | None = None
     message: str | None = None

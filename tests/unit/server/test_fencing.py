@@ -7,6 +7,7 @@ from __future__ import annotations
 from uuid import uuid4
 
 import pytest
+from prefect.client.schemas.objects import StateType
 from prefect.states import Completed, Crashed, Paused, Running, Scheduled
 
 from autoagent.server import fencing
@@ -85,9 +86,9 @@ def test_a_paused_run_is_still_this_processs() -> None:
         (Crashed(), ME, 1),  # crash detection gave up on this process
         (Scheduled(), ME, 1),  # awaiting its automatic resume
         (Running(), "worker-1:77", 2),  # resumed elsewhere
-        (Running(), "4242", 2),  # resumed by a process with the same pid on another host
+        (Running(), ME, 2),  # resumed, and the new process has not recorded itself yet
     ],
-    ids=["crashed", "awaiting-resume", "resumed-elsewhere", "same-pid-elsewhere"],
+    ids=["crashed", "awaiting-resume", "resumed-elsewhere", "resumed-not-recorded"],
 )
 def test_a_process_that_lost_its_run_stops_before_the_next_step(state, owner, count) -> None:
     fake = Fake()
@@ -102,11 +103,13 @@ def test_a_process_that_lost_its_run_stops_before_the_next_step(state, owner, co
     assert fake.stops[0][1] is True  # started by a worker: exits 0
 
 
-def test_a_worker_records_the_process_by_its_pid_alone() -> None:
+@pytest.mark.parametrize("recorded", ["4242", "unix:///var/run/docker.sock:3f2a9c"])
+def test_a_worker_records_the_process_in_its_own_format(recorded) -> None:
+    """A process worker writes the pid alone, a Docker worker its container: still this one's."""
     fake = Fake()
     lease = fake.lease()
     assert lease.confirm() is True
-    fake.run = fake.run.model_copy(update={"infrastructure_pid": "4242"})
+    fake.run = fake.run.model_copy(update={"infrastructure_pid": recorded})
     fake.now += 60
     lease.hold()
     assert fake.stops == []
@@ -135,6 +138,7 @@ def test_a_process_that_cannot_renew_ends_itself_before_the_run_can_be_taken() -
 def test_while_the_server_cannot_be_reached_no_step_starts(monkeypatch) -> None:
     fake = Fake()
     lease = fake.lease()
+    assert lease.confirm() is True
     fake.now += 60
     fake.reachable = False
     sleeps: list[float] = []
@@ -143,10 +147,12 @@ def test_while_the_server_cannot_be_reached_no_step_starts(monkeypatch) -> None:
         sleeps.append(seconds)
         if len(sleeps) == 4:
             fake.reachable = True
-            fake.run = fake.run.model_copy(update={"infrastructure_pid": "worker-1:9"})
+            fake.run = fake.run.model_copy(
+                update={"infrastructure_pid": "worker-1:9", "run_count": 2}
+            )
 
     monkeypatch.setattr(fencing.time, "sleep", sleep)
-    with pytest.raises(Stopped, match="run by worker-1:9"):
+    with pytest.raises(Stopped, match="recorded process worker-1:9"):
         lease.hold()
     assert sleeps == [0.25, 0.5, 1.0, 2.0]  # backing off, capped at RETRY_CAP
 
@@ -197,3 +203,22 @@ def test_a_final_state_of_another_attempt_ends_a_closing_process() -> None:
     )
     with pytest.raises(Stopped, match="it is Completed"):
         lease.confirm()
+
+
+def test_a_flow_retry_of_this_process_is_not_a_loss() -> None:
+    """A code mission's flow retry: the engine sets AwaitingRetry, then Running (one more entry)."""
+    fake = Fake()
+    engine = {"state": None}
+    lease = fake.lease(engine_state=lambda: engine["state"])
+    assert lease.confirm() is True
+    waiting = StateRecord(id=uuid4(), type=StateType.SCHEDULED, name="AwaitingRetry")
+    engine["state"] = waiting.id
+    fake.run = fake.run.model_copy(update={"state": waiting})
+    assert lease.confirm() is True
+    running = StateRecord(id=uuid4(), type=StateType.RUNNING, name="Running")
+    engine["state"] = running.id
+    fake.run = fake.run.model_copy(update={"state": running, "run_count": 2})
+    assert lease.confirm() is True
+    fake.now += 60
+    lease.hold()
+    assert fake.stops == [] and lease.attempt == 2
