@@ -107,7 +107,7 @@ class Lease:
         self.closing = False
         """The mission's body has ended; the engine is proposing the run's final state."""
         self.done = False
-        """That final state is on the server: nothing left to guard."""
+        """This attempt's final state is on the server: nothing left to renew or guard."""
 
     @property
     def term(self) -> float:
@@ -150,6 +150,8 @@ class Lease:
         """Return only while this process holds the run: at once within the lease, else after a
         renewal. While the server cannot be reached this waits, and ``expired`` ends the
         process GRACE seconds past the lease."""
+        if self.done and not self.closing:
+            self._stop(f"run {self.run_id} has ended: no step starts after it", self.deployed)
         pause = 0.25
         while not self.held():
             if self.confirm():
@@ -182,9 +184,9 @@ class Lease:
         elif self.attempt is None and state in OWNED_STATES:
             self.attempt = run.run_count  # its first reading since the run became this process's
         same = own or run.run_count == self.attempt
-        if self.closing and state in FINAL_STATES and same:
-            self.done = True  # this process's final state reached the server
-            return None
+        if state in FINAL_STATES and state != StateType.CRASHED and same:
+            self.done = True  # this attempt ended (its engine's final state, read before the
+            return None  # engine noted it; or a cancel): nothing left to renew
         if same and (own or state in OWNED_STATES):
             self.until = max(self.until, reading.sent + self.term)
             return None

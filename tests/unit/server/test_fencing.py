@@ -222,3 +222,17 @@ def test_a_flow_retry_of_this_process_is_not_a_loss() -> None:
     fake.now += 60
     lease.hold()
     assert fake.stops == [] and lease.attempt == 2
+
+
+def test_a_beat_that_reads_this_attempts_final_state_before_the_engine_noted_it_is_no_loss() -> (
+    None
+):
+    """The engine's final state reached the server a moment before the engine recorded it."""
+    fake = Fake()
+    engine = {"state": uuid4()}
+    lease = fake.lease(engine_state=lambda: engine["state"])
+    assert lease.confirm() is True
+    fake.run = fake.run.model_copy(update={"state": _state(Completed())})
+    assert lease.confirm() is True and lease.done and fake.stops == []
+    with pytest.raises(Stopped, match="has ended"):  # and no step may start after it
+        lease.hold()
