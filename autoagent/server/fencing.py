@@ -150,13 +150,17 @@ class Lease:
         """Return only while this process holds the run: at once within the lease, else after a
         renewal. While the server cannot be reached this waits, and ``expired`` ends the
         process GRACE seconds past the lease."""
-        if self.done and not self.closing:
-            self._stop(f"run {self.run_id} has ended: no step starts after it", self.deployed)
-        pause = 0.25
-        while not self.held():
+        pause, warned = 0.25, False
+        while True:
+            if self.done and not self.closing:  # a renewal may find the attempt ended
+                self._stop(f"run {self.run_id} has ended: no step starts after it", self.deployed)
+            if self.held():
+                return
             if self.confirm():
-                continue
-            logger.warning("run %s: lease lapsed and the server does not answer", self.run_id)
+                continue  # renewed (held now), or the attempt ended; a loss ended the process
+            if not warned:
+                logger.warning("run %s: lease lapsed and the server does not answer", self.run_id)
+                warned = True
             time.sleep(pause)
             pause = min(pause * 2, RETRY_CAP)
 

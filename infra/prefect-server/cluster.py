@@ -127,8 +127,7 @@ class Cluster:
 
     def processes(self, host: str) -> dict[str, list[str]]:
         """The processes of ``host`` by name, in start order."""
-        bin_dir, ip = str(stack.BIN), self.ip(host)
-        prefect = f"{bin_dir}/prefect"
+        ip = self.ip(host)
         if host == "db":
             postgres = _pg_bin("postgres")
             pg_user = ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups"]
@@ -161,37 +160,18 @@ class Cluster:
                     "",
                 ],
             }
-        if host.startswith("api-"):
-            return {
-                "api": [
-                    prefect,
-                    "server",
-                    "start",
-                    "--no-services",
-                    "--host",
-                    ip,
-                    "--port",
-                    str(PORT),
-                ]
-            }
         if host == "lb":
             return {"haproxy": ["haproxy", "-W", "-db", "-f", str(self.dir / "lb" / "haproxy.cfg")]}
+        # the API, the services and the worker are started as the native stack starts them
+        config = stack.Config(self.dir / host, "", "prefect", ip, PORT, POOL, "")
+        native = stack.components(config, docker=False)
+        if host.startswith("api-"):
+            return {"api": native["api"]}
         if host == "services":
-            return {"services": [prefect, "server", "services", "start"]}
-        name = host
-        return {
-            "worker": [
-                prefect,
-                "worker",
-                "start",
-                "--pool",
-                POOL,
-                "--type",
-                "process",
-                "--name",
-                name,
-            ]
-        }
+            return {"services": native["services"]}
+        worker = native["worker"]
+        worker[worker.index("--name") + 1] = host  # one name per worker on the pool
+        return {"worker": worker}
 
     def pid(self, host: str, name: str) -> int | None:
         path = self.dir / host / f"{name}.pid"
