@@ -99,6 +99,19 @@ class Cluster:
         assert ran.returncode == 0, ran.stdout + ran.stderr
         return ran.stdout.split("UUID: ")[1].split()[0]
 
+    def deploy_runs(self, specs: list[dict[str, Any]], where: Path) -> list[str]:
+        """Start one run of the spec runner's deployment per spec, in one client session."""
+        from prefect.deployments import run_deployment
+
+        ids = []
+        with self.prefect():
+            for spec in specs:
+                path = where / f"{spec['name']}.yaml"
+                path.write_text(yaml.safe_dump(spec))
+                run = run_deployment("mission/run-mission", {"spec": str(path)}, timeout=0)
+                ids.append(str(run.id))
+        return ids
+
     @contextlib.contextmanager
     def prefect(self) -> Iterator[Any]:
         from prefect import get_client
@@ -175,3 +188,16 @@ def side_effects(where: Path) -> list[tuple[str, str]]:
     if not path.exists():
         return []
     return [tuple(line.split()) for line in path.read_text().splitlines() if line.strip()]
+
+
+def chain_spec(name: str, log: Path, steps: int, seconds: float) -> dict[str, Any]:
+    """``steps`` shell steps in a row, each appending "<name>:<step>-start", sleeping
+    ``seconds``, then appending "<name>:<step>" to ``log``."""
+
+    def step(i: int) -> dict[str, Any]:
+        mark = f"{name}:s{i}"
+        command = f'echo "{mark}-start" >> {log}; sleep {seconds}; echo "{mark}" >> {log}'
+        needs = [f"s{i - 1}"] if i else []
+        return {"id": f"s{i}", "agent": "shell", "needs": needs, "input": {"command": command}}
+
+    return {"name": name, "steps": [step(i) for i in range(steps)]}

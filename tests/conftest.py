@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,6 +35,20 @@ def _stop_local_servers(session_dir: Path, tmp_path_factory: pytest.TempPathFact
     from tests.servers import stop_local_servers
 
     stop_local_servers(session_dir, tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture(autouse=True)
+def _no_lease_outlives_its_run() -> Iterator:
+    """A run driven in this process leaves no lease behind: a stray one would renew for a run
+    this process no longer drives, and end the whole test session when that run moves on."""
+    yield
+    from autoagent.server.liveness import LEASE_THREADS
+
+    deadline = time.monotonic() + 10
+    while stray := [t.name for t in threading.enumerate() if t.name in LEASE_THREADS]:
+        if time.monotonic() > deadline:
+            pytest.fail(f"lease threads outlived the test's runs: {stray}")
+        time.sleep(0.1)
 
 
 @pytest.fixture(scope="session")

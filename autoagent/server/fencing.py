@@ -35,6 +35,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Protocol
 
 from prefect.client.schemas.objects import StateType
 
@@ -67,6 +68,16 @@ class Reading:
     run: FlowRunRecord
 
 
+class EngineState(Protocol):
+    """What the lease reads of the state an engine last set (a Prefect State)."""
+
+    @property
+    def id(self) -> object: ...
+
+    @property
+    def type(self) -> StateType: ...
+
+
 Renew = Callable[[], Reading]
 """Send a heartbeat and wait for the server's acknowledgement, then read the run."""
 
@@ -83,7 +94,7 @@ class Lease:
         *,
         deployed: bool = False,
         armed: bool = True,
-        engine_state: Callable[[], object] = lambda: None,
+        engine_state: Callable[[], EngineState | None] = lambda: None,
         clock: Callable[[], float] = time.monotonic,
         stop: Callable[[str, bool], None] | None = None,
     ) -> None:
@@ -99,7 +110,7 @@ class Lease:
         adds one; a wait answered does not)."""
         self._renew = renew
         self._engine_state = engine_state
-        """The id of the state this process's engine last set on the run (None: unknown)."""
+        """The state this process's engine last set on the run (None: unknown)."""
         self._clock = clock
         self._stop = stop or _exit
         self._lock = threading.Lock()
@@ -113,7 +124,7 @@ class Lease:
     def term(self) -> float:
         return max(0.0, self.window - MARGIN)
 
-    def arm(self, engine_state: Callable[[], object] | None = None) -> None:
+    def arm(self, engine_state: Callable[[], EngineState | None] | None = None) -> None:
         """The run entered Running for this process just now: it holds the run for one term."""
         with self._lock:
             self.armed = True
@@ -132,9 +143,22 @@ class Lease:
     def held(self) -> bool:
         return not self.armed or self._clock() < self.until
 
+    def settled(self) -> bool:
+        """After the body, the engine has moved the run out of Running: the server accepted the
+        state that ends this process's part (final, suspended, or a retry's wait, after which a
+        new body takes a lease of its own). Nothing is left to guard, server or not: a process
+        that lives on (a library caller, a test) keeps no lease for a run it no longer drives."""
+        if self.closing and not self.done:
+            state = self._engine_state()
+            if state is not None and state.type != StateType.RUNNING:
+                self.done = True
+        return self.done
+
     def confirm(self) -> bool:
         """Renew once; False when the server could not be reached. A run found lost ends the
         process."""
+        if self.settled():
+            return True
         with self._lock:
             try:
                 reading = self._renew()
@@ -166,7 +190,7 @@ class Lease:
 
     def expired(self) -> bool:
         """Past the lease by GRACE without a renewal: the run may be taken any moment now."""
-        return self.armed and self._clock() >= self.until + GRACE
+        return self.armed and not self.settled() and self._clock() >= self.until + GRACE
 
     def expire(self) -> None:
         """End the process: it could not renew its lease in time."""
@@ -182,7 +206,7 @@ class Lease:
         run = reading.run
         state = run.state.type if run.state is not None else None
         engine = self._engine_state()
-        own = engine is not None and run.state is not None and run.state.id == engine
+        own = engine is not None and run.state is not None and run.state.id == engine.id
         if own:  # the run is in the state this process's engine set: a retry's wait included
             self.attempt = run.run_count
         elif self.attempt is None and state in OWNED_STATES:

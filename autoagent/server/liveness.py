@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from prefect import __version__ as prefect_version
-from prefect.client.schemas.objects import FlowRun
+from prefect.client.schemas.objects import FlowRun, State
 from prefect.events import Event
 from prefect.events.filters import (
     EventFilter,
@@ -50,6 +50,8 @@ every process's lease."""
 PROCESS_LABEL = "autoagent.process"
 """Resource label of a heartbeat naming the process that sent it ("host:pid"): a process killed
 before its flow run recorded ``infrastructure_pid`` can still be proven dead by its last beat."""
+LEASE_THREADS = ("autoagent-heartbeat", "autoagent-lease-watch")
+"""Names of the two threads that keep a lease: none outlives the run it was taken for."""
 
 
 def host_pid() -> str:
@@ -131,17 +133,20 @@ def heartbeat(
         if silence is not None:
             lease.narrow(silence)
         period = min(every, max(1.0, lease.term / 2))
-        while not lease.done and not stop.wait(1.0 if lease.closing else period):
-            lease.confirm()
+        due = time.monotonic() + period
+        while not lease.settled() and not stop.wait(1.0):  # a closing lease beats each second
+            if lease.closing or time.monotonic() >= due:
+                lease.confirm()
+                due = time.monotonic() + period
 
     def watch() -> None:
         """Apart from the beats, which may hang on a dead network: end the process once its
         lease is past saving (fencing.py). It looks every second: the lease may shrink."""
-        while not lease.done and not stop.wait(1.0):
+        while not lease.settled() and not stop.wait(1.0):
             if lease.expired():
                 lease.expire()
 
-    for work, name in ((beat, "heartbeat"), (watch, "lease-watch")):
+    for work, name in ((beat, LEASE_THREADS[0]), (watch, LEASE_THREADS[1])):
         thread = threading.Thread(
             target=contextvars.copy_context().run, args=(work,), daemon=True, name=name
         )
@@ -157,10 +162,10 @@ def heartbeat(
             reader.close()
 
 
-def engine_state(flow_run: FlowRun) -> Callable[[], object]:
-    """The id of the state the engine last set on ``flow_run``, the engine's own object (the
-    flow run of a FlowRunContext), which it updates at each transition."""
-    return lambda: flow_run.state.id if flow_run.state is not None else None
+def engine_state(flow_run: FlowRun) -> Callable[[], State | None]:
+    """The state the engine last set on ``flow_run``, the engine's own object (the flow run of a
+    FlowRunContext), which it updates at each transition the server accepted."""
+    return lambda: flow_run.state
 
 
 def _beat(

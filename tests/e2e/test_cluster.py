@@ -13,7 +13,7 @@ from uuid import UUID
 
 import pytest
 
-from tests.cluster import Cluster, counted_spec, side_effects, why_not
+from tests.cluster import Cluster, chain_spec, counted_spec, side_effects, why_not
 
 pytestmark = [pytest.mark.cluster, pytest.mark.e2e, pytest.mark.slow]
 
@@ -197,3 +197,44 @@ def test_the_database_host_restarted_mid_mission(cluster, tmp_path) -> None:
     assert counts == {"one": 1, "two-start": 1, "two": 1, "three": 1}, counts
     recorded = _steps_recorded(cluster, run_id, 3, 90)
     assert sorted(t.name for t in recorded) == ["one", "three", "two"], recorded
+
+
+@pytest.mark.timeout(1500)
+def test_twenty_missions_run_through_every_failure_one_after_another(cluster, tmp_path) -> None:
+    """While 20 missions of 6 steps run, each failure above in turn: a worker host killed, an
+    API killed, the services killed, the database host killed, the other worker cut off past the
+    detection window. Every mission completes on its own flow run; every step finished once."""
+    log = tmp_path / "marks"
+    names = [f"drill-{k}" for k in range(20)]
+    ids = cluster.deploy_runs([chain_spec(n, log, 6, 15) for n in names], tmp_path)
+    deadline = time.monotonic() + 180
+    while len({m.split(":")[0] for m in _marks(log)}) < len(names):
+        assert time.monotonic() < deadline, f"not every mission started\n{cluster.logs()}"
+        time.sleep(1)
+    drills = [
+        (("kill", "worker-1"), 5, ("start", "worker-1")),
+        (("kill", "api-1"), 5, ("start", "api-1")),
+        (("kill", "services"), 10, ("start", "services")),
+        (("kill", "db"), 2, ("start", "db")),
+        (("cut", "worker-2"), SILENCE + 25, ("heal", "worker-2")),
+    ]
+    for failure, seconds, repair in drills:
+        assert cluster.cluster(*failure).returncode == 0, failure
+        time.sleep(seconds)
+        repaired = cluster.cluster(*repair)
+        assert repaired.returncode == 0, repaired.stdout + repaired.stderr
+        time.sleep(5)
+    for run_id in ids:
+        cluster.wait_run(run_id, _completed, 600, "completed after every failure")
+    counts = collections.Counter(_marks(log))
+    expected = [f"{n}:s{i}" for n in names for i in range(6)]
+    assert {m: counts[m] for m in expected} == dict.fromkeys(expected, 1), counts
+    assert all(counts[f"{m}-start"] >= 1 for m in expected)
+    again = {
+        run_id: run.run_count for run_id in ids if (run := cluster.flow_run(run_id)).run_count > 1
+    }
+    print(f"20 missions through every failure: {len(again)} ran again after a crash")
+
+
+def _marks(log: Path) -> list[str]:
+    return log.read_text().split() if log.exists() else []

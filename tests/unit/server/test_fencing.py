@@ -212,11 +212,11 @@ def test_a_flow_retry_of_this_process_is_not_a_loss() -> None:
     lease = fake.lease(engine_state=lambda: engine["state"])
     assert lease.confirm() is True
     waiting = StateRecord(id=uuid4(), type=StateType.SCHEDULED, name="AwaitingRetry")
-    engine["state"] = waiting.id
+    engine["state"] = waiting
     fake.run = fake.run.model_copy(update={"state": waiting})
     assert lease.confirm() is True
     running = StateRecord(id=uuid4(), type=StateType.RUNNING, name="Running")
-    engine["state"] = running.id
+    engine["state"] = running
     fake.run = fake.run.model_copy(update={"state": running, "run_count": 2})
     assert lease.confirm() is True
     fake.now += 60
@@ -229,10 +229,52 @@ def test_a_beat_that_reads_this_attempts_final_state_before_the_engine_noted_it_
 ):
     """The engine's final state reached the server a moment before the engine recorded it."""
     fake = Fake()
-    engine = {"state": uuid4()}
+    engine = {"state": StateRecord(id=uuid4(), type=StateType.RUNNING, name="Running")}
     lease = fake.lease(engine_state=lambda: engine["state"])
     assert lease.confirm() is True
     fake.run = fake.run.model_copy(update={"state": _state(Completed())})
     assert lease.confirm() is True and lease.done and fake.stops == []
     with pytest.raises(Stopped, match="has ended"):  # and no step may start after it
         lease.hold()
+
+
+@pytest.mark.parametrize(
+    "left",
+    [
+        StateRecord(id=uuid4(), type=StateType.COMPLETED, name="Completed"),
+        StateRecord(id=uuid4(), type=StateType.PAUSED, name="Suspended"),
+        StateRecord(id=uuid4(), type=StateType.SCHEDULED, name="AwaitingRetry"),
+    ],
+)
+def test_once_its_engine_moved_the_run_out_of_running_a_closing_lease_ends_without_the_server(
+    left,
+) -> None:
+    """A process that lives on (a library caller, a test session) keeps no lease for a run it no
+    longer drives: a suspended run resumed elsewhere later, or a server gone, must not end it."""
+    fake = Fake()
+    running = StateRecord(id=uuid4(), type=StateType.RUNNING, name="Running")
+    engine = {"state": running}
+    lease = fake.lease(engine_state=lambda: engine["state"])
+    fake.run = fake.run.model_copy(update={"state": running})
+    assert lease.confirm() is True
+    lease.closing = True
+    assert not lease.settled()  # the engine has not proposed its state yet
+    engine["state"] = left
+    fake.reachable = False
+    fake.now += 3600
+    assert lease.settled() and not lease.expired()
+    fake.run = fake.run.model_copy(update={"state": _state(Running()), "run_count": 2})
+    renewals = fake.renewals
+    assert lease.confirm() is True and fake.renewals == renewals and fake.stops == []
+
+
+def test_before_the_body_ends_a_lease_does_not_settle_on_its_engines_state() -> None:
+    """A blocking pause inside the body is still this process's run: it stays guarded."""
+    fake = Fake()
+    lease = fake.lease(
+        engine_state=lambda: StateRecord(id=uuid4(), type=StateType.PAUSED, name="Paused")
+    )
+    assert not lease.settled()
+    fake.reachable = False
+    fake.now += 3600
+    assert lease.expired()
