@@ -2,7 +2,7 @@
 
 Brings up its own cluster (infra/prefect-server/cluster.py, as root: network namespaces), deploys
 the project, then for each worker count starts ``--missions`` deployed missions of ``--steps``
-shell steps at once and times them from the first `deployment run` to the last Completed. The
+shell steps at once and times them from the first run created to the last Completed. The
 other worker host is killed for the one-worker round. Writes ``results/cluster_throughput.json``
 and prints a table. Both "hosts" share this machine's cores: the second worker adds a poller and
 a process launcher, not CPU, so the ratio says how the pool spreads work, not how it scales.
@@ -23,7 +23,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from uuid import UUID
 
 import yaml
 from rich.console import Console
@@ -88,17 +87,14 @@ class Bench:
         path = self.workdir / "throughput.yaml"
         path.write_text(yaml.safe_dump(spec))
         started = time.monotonic()
-        ids = []
-        for _ in range(missions):
-            out = self.client(
-                str(BIN / "prefect"),
-                "deployment",
-                "run",
-                "mission/run-mission",
-                "-p",
-                f"spec={path}",
-            )
-            ids.append(UUID(out.split("UUID: ")[1].split()[0]))
+        with self._prefect() as prefect:
+            deployment = prefect.read_deployment_by_name("mission/run-mission")
+            ids = [
+                prefect.create_flow_run_from_deployment(
+                    deployment.id, parameters={"spec": str(path)}
+                ).id
+                for _ in range(missions)
+            ]
         pending = set(ids)
         with self._prefect() as prefect:
             while pending:

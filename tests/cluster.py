@@ -101,14 +101,15 @@ class Cluster:
 
     def deploy_runs(self, specs: list[dict[str, Any]], where: Path) -> list[str]:
         """Start one run of the spec runner's deployment per spec, in one client session."""
-        from prefect.deployments import run_deployment
-
         ids = []
-        with self.prefect():
+        with self.prefect() as client:
+            deployment = client.read_deployment_by_name("mission/run-mission")
             for spec in specs:
                 path = where / f"{spec['name']}.yaml"
                 path.write_text(yaml.safe_dump(spec))
-                run = run_deployment("mission/run-mission", {"spec": str(path)}, timeout=0)
+                run = client.create_flow_run_from_deployment(
+                    deployment.id, parameters={"spec": str(path)}
+                )
                 ids.append(str(run.id))
         return ids
 
@@ -191,12 +192,15 @@ def side_effects(where: Path) -> list[tuple[str, str]]:
 
 
 def chain_spec(name: str, log: Path, steps: int, seconds: float) -> dict[str, Any]:
-    """``steps`` shell steps in a row, each appending "<name>:<step>-start", sleeping
-    ``seconds``, then appending "<name>:<step>" to ``log``."""
+    """``steps`` shell steps in a row, each appending "<name>:<step>-start <host>", sleeping
+    ``seconds``, then appending "<name>:<step> <host>" to ``log``."""
 
     def step(i: int) -> dict[str, Any]:
         mark = f"{name}:s{i}"
-        command = f'echo "{mark}-start" >> {log}; sleep {seconds}; echo "{mark}" >> {log}'
+        command = (
+            f'echo "{mark}-start $(hostname)" >> {log}; sleep {seconds};'
+            f' echo "{mark} $(hostname)" >> {log}'
+        )
         needs = [f"s{i - 1}"] if i else []
         return {"id": f"s{i}", "agent": "shell", "needs": needs, "input": {"command": command}}
 

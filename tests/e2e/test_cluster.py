@@ -203,12 +203,14 @@ def test_the_database_host_restarted_mid_mission(cluster, tmp_path) -> None:
 def test_twenty_missions_run_through_every_failure_one_after_another(cluster, tmp_path) -> None:
     """While 20 missions of 6 steps run, each failure above in turn: a worker host killed, an
     API killed, the services killed, the database host killed, the other worker cut off past the
-    detection window. Every mission completes on its own flow run; every step finished once."""
+    detection window. Every mission completes on its own flow run; every step finished once,
+    but the one step of a mission in flight where the mission was lost, which may finish twice
+    (design.md §6): a killed host's step never finished there, a cut-off host's may have."""
     log = tmp_path / "marks"
     names = [f"drill-{k}" for k in range(20)]
     ids = cluster.deploy_runs([chain_spec(n, log, 6, 15) for n in names], tmp_path)
     deadline = time.monotonic() + 180
-    while len({m.split(":")[0] for m in _marks(log)}) < len(names):
+    while len({mark.split(":")[0] for mark, _ in _marks(log)}) < len(names):
         assert time.monotonic() < deadline, f"not every mission started\n{cluster.logs()}"
         time.sleep(1)
     drills = [
@@ -224,17 +226,30 @@ def test_twenty_missions_run_through_every_failure_one_after_another(cluster, tm
         repaired = cluster.cluster(*repair)
         assert repaired.returncode == 0, repaired.stdout + repaired.stderr
         time.sleep(5)
-    for run_id in ids:
-        cluster.wait_run(run_id, _completed, 600, "completed after every failure")
-    counts = collections.Counter(_marks(log))
-    expected = [f"{n}:s{i}" for n in names for i in range(6)]
-    assert {m: counts[m] for m in expected} == dict.fromkeys(expected, 1), counts
-    assert all(counts[f"{m}-start"] >= 1 for m in expected)
-    again = {
-        run_id: run.run_count for run_id in ids if (run := cluster.flow_run(run_id)).run_count > 1
+    runs = {
+        n: cluster.wait_run(i, _completed, 600, f"{n} completed")
+        for n, i in zip(names, ids, strict=True)
     }
-    print(f"20 missions through every failure: {len(again)} ran again after a crash")
+    marks = _marks(log)
+    cut_off = f"{cluster.name}-worker-2"
+    for name in names:
+        finished = collections.defaultdict(list)
+        for mark, host in marks:
+            if mark.startswith(f"{name}:") and not mark.endswith("-start"):
+                finished[mark].append(host)
+        steps = [f"{name}:s{i}" for i in range(6)]
+        assert all(finished[s] for s in steps), f"{name} has a step that never finished: {marks}"
+        twice = [s for s in steps if len(finished[s]) > 1]
+        losses = runs[name].run_count - 1
+        assert len(twice) <= losses, f"{name} lost {losses} times, finished twice: {twice}"
+        for again in twice:  # finished on the host cut off within its step, and once elsewhere
+            assert len(finished[again]) == 2 and finished[again][0] == cut_off, finished[again]
+    resumed = sum(run.run_count > 1 for run in runs.values())
+    doubled = sum(1 for mark, _ in marks if not mark.endswith("-start")) - 6 * len(names)
+    print(f"20 missions through every failure: {resumed} resumed, {doubled} steps finished twice")
 
 
-def _marks(log: Path) -> list[str]:
-    return log.read_text().split() if log.exists() else []
+def _marks(log: Path) -> list[tuple[str, str]]:
+    if not log.exists():
+        return []
+    return [tuple(line.split()) for line in log.read_text().splitlines() if line.strip()]
