@@ -53,7 +53,7 @@ from autoagent.server import inputs
 from autoagent.server.client import client
 from autoagent.server.connection import ensure_api
 from autoagent.server.liveness import mark_alive
-from autoagent.server.records import MISSION_TAG
+from autoagent.server.tags import mission_tags, param_tags
 from autoagent.settings import get_settings
 from autoagent.spec import MissionSpec
 from autoagent.spec.validate import load, validate_data
@@ -119,7 +119,7 @@ def _run_body(
         scope = MissionScope(mission_name, str(context.flow_run.id))
         scope.limits = {**get_settings().concurrency_limits, **(concurrency or {})}
         scope.run_name = context.flow_run.name
-        scope.tags = (MISSION_TAG, f"mission:{mission_name}")
+        scope.tags = tuple(mission_tags(mission_name))
     else:
         prefix = next_prefix() or parent.path(mission_name) + "/"
         scope = MissionScope(mission_name, parent.root_run_id, prefix, parent.undos)
@@ -176,7 +176,9 @@ def _entrypoint(function: Callable[..., Any]) -> str | None:
 def _top_level(flow_run: FlowRun, mission_name: str, entrypoint: str | None) -> Iterator[None]:
     """Tags the run as a mission, records where to import it from for ``autoagent resume``, and
     heartbeats unless the engine (or ``autoagent resume``) already does."""
-    tags = sorted({*(flow_run.tags or []), MISSION_TAG, f"mission:{mission_name}"})
+    tags = sorted(
+        {*(flow_run.tags or []), *mission_tags(mission_name), *param_tags(flow_run.parameters)}
+    )
     with client() as prefect:
         prefect.update_flow_run(flow_run.id, tags=tags)
     if entrypoint is not None:

@@ -42,7 +42,8 @@ from autoagent.server import inputs
 from autoagent.server.client import client, read_run
 from autoagent.server.liveness import alive_reason, heartbeat, heartbeat_seconds, mark_alive
 from autoagent.server.recording import wait_for_records
-from autoagent.server.records import MISSION_FLOW, MISSION_TAG
+from autoagent.server.records import MISSION_FLOW
+from autoagent.server.tags import check_user_tags, mission_tags, param_tags
 from autoagent.settings import get_settings
 from autoagent.spec import MissionSpec
 
@@ -72,10 +73,17 @@ class Finished:
         return state_value(self.state, raise_on_failure=True)
 
 
-def create(spec: MissionSpec, params: dict[str, Any], auto_approve: bool = False) -> FlowRun:
+def create(
+    spec: MissionSpec,
+    params: dict[str, Any],
+    auto_approve: bool = False,
+    tags: Iterable[str] = (),
+) -> FlowRun:
     """Create the flow run of a spec mission (Pending), so its id exists before anything runs.
-    Its params and work pools are checked first: bad input creates no run."""
+    Its params, work pools and the user's ``tags`` are checked first: bad input creates no run.
+    The run carries the mission's tags, its params' summary and the user's tags (tags.py)."""
     check_runnable(spec, params)
+    given = check_user_tags(tags)
     data = spec.model_dump(mode="json", exclude_none=True)
     with client() as prefect:
         return prefect.create_flow_run(
@@ -83,7 +91,7 @@ def create(spec: MissionSpec, params: dict[str, Any], auto_approve: bool = False
             name=f"{spec.name}-{secrets.token_hex(3)}",
             parameters={"spec": data, "params": params, "auto_approve": auto_approve},
             state=Pending(),
-            tags=[MISSION_TAG, f"mission:{spec.name}"],
+            tags=[*mission_tags(spec.name), *param_tags(params), *given],
         )
 
 

@@ -52,6 +52,9 @@ def run(
         False, "--auto-approve", help="Answer every approval with its defaults."
     ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's own logs."),
+    tag: list[str] = typer.Option(
+        [], "--tag", "-t", help="A tag for the run (repeatable): `list --tag` and the UI find it."
+    ),
 ) -> None:
     """Validate and run a mission here; exit 0 only if it completed."""
 
@@ -62,10 +65,13 @@ def run(
         _warn(spec.warnings)
         params = parse_params(param)
         spec.check_params(params)  # before a server is started for nothing
+        from autoagent.server.tags import check_user_tags  # lazy: the CLI's latency
+
+        tags = check_user_tags(tag)
         api = connect(verbose)
         from autoagent.cli import running  # lazy: Prefect, after connect configured it
 
-        return running.run(spec, params, auto_approve, api)
+        return running.run(spec, params, auto_approve, api, tags)
 
     guard(action)
 
@@ -102,14 +108,32 @@ def status_command(
     guard(action)
 
 
-def list_command(limit: int = typer.Option(20, help="How many runs to show.")) -> None:
-    """Recent mission runs, newest first."""
+def list_command(
+    state: list[str] = typer.Option(
+        [], "--state", "-s", help="running, completed, failed, crashed, waiting, ... (repeatable)."
+    ),
+    mission: str | None = typer.Option(None, "--mission", "-m", help="The mission's name."),
+    tag: list[str] = typer.Option([], "--tag", "-t", help="Runs with this tag (repeatable: all)."),
+    waiting: str | None = typer.Option(
+        None, "--waiting", "-w", help="Runs waiting now for: approval, event or timer."
+    ),
+    since: str | None = typer.Option(
+        None, "--since", help="Started at or after: a date or time, or an age (2h, 3d)."
+    ),
+    before: str | None = typer.Option(
+        None, "--before", help="Started before: a date or time, or an age (2h, 3d)."
+    ),
+    limit: int = typer.Option(20, min=1, max=10000, help="How many runs to show."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON, for scripts."),
+) -> None:
+    """Mission runs, newest first, filtered: what each waits for, its tags."""
 
     def action() -> int:
-        connect()
         from autoagent.cli import listing  # lazy: the CLI's latency (see the module)
 
-        listing.print_recent(limit)
+        query = listing.parse_query(state, mission, tag, waiting, since, before, limit)
+        connect()
+        listing.print_runs(query, as_json)
         return 0
 
     guard(action)

@@ -106,9 +106,9 @@ def summary(markers: list[dict[str, Any]]) -> str:
 
 
 def runs_table(rows: list[dict[str, Any]]) -> Table:
-    table = Table(title="Recent missions", show_lines=False)
+    table = Table(title="Missions, newest first", show_lines=False)
     table.add_column("run id", no_wrap=True, min_width=36)
-    for column in ("mission", "state", "started", "duration", "waiting for"):
+    for column in ("mission", "state", "started", "duration", "tags", "waiting for"):
         table.add_column(column, overflow="fold")
     for row in rows:
         _, color = ICONS.get(row["state"].lower(), ("", "white"))
@@ -118,6 +118,7 @@ def runs_table(rows: list[dict[str, Any]]) -> Table:
             Text(row["state"], style=color),
             row["started"],
             row["duration"],
+            Text(row.get("tags", ""), style="cyan"),
             Text(row.get("waiting for", ""), style="magenta"),
         )
     return table

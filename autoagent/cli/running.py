@@ -16,10 +16,12 @@ from autoagent.server.liveness import alive_reason
 from autoagent.spec import MissionSpec
 
 
-def run(spec: MissionSpec, params: dict[str, Any], auto_approve: bool, api: str) -> int:
+def run(
+    spec: MissionSpec, params: dict[str, Any], auto_approve: bool, api: str, tags: list[str]
+) -> int:
     """Create the run, drive it here to its end, show how it went."""
     with session():
-        flow_run = runs.create(spec, params, auto_approve=auto_approve)
+        flow_run = runs.create(spec, params, auto_approve=auto_approve, tags=tags)
         out.print(f"mission {spec.name!r} run {flow_run.id}", markup=False)
         out.print(f"  {ui_url(api)}/runs/flow-run/{flow_run.id}", markup=False, style="dim")
         return _execute_and_report(flow_run, spec)

@@ -34,7 +34,8 @@ from autoagent.engine.storage import result_storage
 from autoagent.engine.suspend import suspends
 from autoagent.errors import MissionFailed
 from autoagent.server.client import client
-from autoagent.server.records import MISSION_FLOW, MISSION_TAG
+from autoagent.server.records import MISSION_FLOW
+from autoagent.server.tags import mission_tags, param_tags
 from autoagent.spec import MissionSpec, Step
 from autoagent.spec.validate import load, validate_data
 
@@ -58,15 +59,15 @@ def _report_when_waiting(
     return listener
 
 
-def _tagged(flow_run: FlowRun, mission_name: str) -> list[str]:
-    """The run's tags, with the mission's (a run from a deployment may lack them): crash
-    detection and ``autoagent list`` find mission runs by them, the UI's filters too."""
-    wanted = sorted({*(flow_run.tags or []), MISSION_TAG, f"mission:{mission_name}"})
+def _tagged(flow_run: FlowRun, mission_name: str, params: dict[str, Any]) -> None:
+    """Add the mission's tags and its params' summary to the run's (a run from a deployment
+    lacks them): crash detection and ``autoagent list`` find mission runs by them, the UI's
+    filters too."""
+    wanted = sorted({*(flow_run.tags or []), *mission_tags(mission_name), *param_tags(params)})
     if set(wanted) != set(flow_run.tags or []):
         with client() as prefect:
             prefect.update_flow_run(flow_run.id, tags=wanted)
         flow_run.tags = wanted
-    return wanted
 
 
 def _ran_before(flow_run: Any) -> bool:
@@ -109,9 +110,10 @@ def mission(
         auto_approve=auto_approve,
         suspends=suspends(flow_run),
         run_name=flow_run.name,
-        tags=tuple(_tagged(flow_run, validated.name)),
+        tags=tuple(mission_tags(validated.name)),  # its steps' (the user's stay on the run)
         agents=dict(validated.agents),
     )
+    _tagged(flow_run, validated.name, params or {})
     background = driver is not None
     journal.listen(_report_when_waiting(validated, journal, background))
     if flow_run.run_count > 1 or flow_run.empirical_policy.resuming:

@@ -17,21 +17,18 @@ import urllib.parse
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 from autoagent.errors import RunError, ServerError
 from autoagent.server.connection import Access, access
 from autoagent.server.records import (
-    MISSION_TAG,
     FlowRunRecord,
     TaskRunRecord,
     parse_run_id,
 )
 
 PAGE = 200
-_EPOCH = datetime.min.replace(tzinfo=UTC)
 WAIT_PREFIX = "autoagent-wait-"
 """The flow run inputs that say a step waits (written by autoagent.server.inputs)."""
 
@@ -99,15 +96,28 @@ class Reader:
         found: list[FlowRunRecord] = []
         while True:
             size = PAGE if limit is None else min(PAGE, limit - len(found))
-            body: dict[str, Any] = {"flow_runs": flow_runs, "limit": size, "offset": len(found)}
-            if flows:
-                body["flows"] = flows
-            if sort:
-                body["sort"] = sort
-            page = self._call("POST", "/flow_runs/filter", body=body).json()
-            found.extend(FlowRunRecord.model_validate(r) for r in page)
+            page = self.flow_runs_page(flow_runs, flows, sort, limit=size, offset=len(found))
+            found.extend(page)
             if len(page) < size or (limit is not None and len(found) >= limit):
                 return found
+
+    def flow_runs_page(
+        self,
+        flow_runs: dict[str, Any],
+        flows: dict[str, Any] | None = None,
+        sort: str | None = None,
+        *,
+        limit: int,
+        offset: int = 0,
+    ) -> list[FlowRunRecord]:
+        """One page of the flow runs matching a filter."""
+        body: dict[str, Any] = {"flow_runs": flow_runs, "limit": limit, "offset": offset}
+        if flows:
+            body["flows"] = flows
+        if sort:
+            body["sort"] = sort
+        page = self._call("POST", "/flow_runs/filter", body=body).json()
+        return [FlowRunRecord.model_validate(r) for r in page]
 
     def task_runs(
         self, flow_run_ids: list[UUID], only: list[UUID] | None = None
@@ -149,14 +159,6 @@ class Reader:
                         r for r in rows if isinstance(r, dict)
                     )
         return found
-
-    def recent(self, limit: int = 20) -> list[FlowRunRecord]:
-        """Top-level mission runs, newest first: every root mission run carries the mission tag
-        (spec missions, each its own flow, and missions written as code)."""
-        query = {"parent_task_run_id": {"is_null_": True}, "tags": {"all_": [MISSION_TAG]}}
-        found = self.flow_runs(query, sort="START_TIME_DESC", limit=limit)
-        newest = sorted(found, key=lambda r: r.start_time or r.created or _EPOCH, reverse=True)
-        return newest[:limit]
 
     # -- what runs wait for, and what they recorded -------------------------------------------
     def waiting(self, run_id: UUID) -> list[dict[str, Any]]:

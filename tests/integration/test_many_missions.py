@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from autoagent.api import runs
+from autoagent.server.finding import RunQuery, find
 from autoagent.server.reader import open_reader
 from autoagent.spec import validate_data
 from tests.missions import read_status
@@ -54,5 +55,5 @@ def test_thirty_missions_started_at_once_all_complete_with_every_step_recorded(p
         assert [s.state for s in tree.steps] == ["completed"] * STEPS, finished.run_id
         assert all(s.attempts == 1 for s in tree.steps)  # each ran once: no false crash, no rerun
     with open_reader() as reader:
-        listed = {r.name.rsplit("-", 1)[0] for r in reader.recent(limit=200)}
+        listed = {f.run.name.rsplit("-", 1)[0] for f in find(reader, RunQuery(limit=200))}
     assert {s.name for s in specs} <= listed

@@ -182,3 +182,40 @@ def test_no_server_is_exit_code_4_with_one_line(tmp_path):
     result = runner.invoke(app, ["list"])
     assert result.exit_code == 4
     assert result.stderr.count("\n") == 1 and "cannot reach the Prefect API" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--state", "runing"], "--state 'runing': not a state; use one of scheduled"),
+        (["--waiting", "human"], "--waiting 'human': use one of approval, event, timer"),
+        (["--since", "yesterday"], "--since 'yesterday': expected a date or time"),
+        (["--before", "2026-13-01"], "--before '2026-13-01': expected a date or time"),
+        (["--limit", "0"], "Invalid value for '--limit'"),
+    ],
+)
+def test_list_refuses_a_bad_filter_before_contacting_anything(options, message):
+    result = runner.invoke(app, ["list", *options])
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split()), result.output
+
+
+def test_run_refuses_a_bad_or_reserved_tag_before_anything_runs(tmp_path):
+    spec = write(tmp_path, "name: ok\nsteps:\n  - {id: a, agent: echo, input: {value: 1}}\n")
+    for tag, reason in (("two words", "no spaces"), ("mission:x", "reserved for AutoAgent")):
+        result = runner.invoke(app, ["run", str(spec), "--tag", tag])
+        assert result.exit_code == 2, result.output
+        assert reason in result.output and "Traceback" not in result.output
+
+
+def test_list_filters_read_ages_dates_and_state_names():
+    from datetime import UTC, datetime, timedelta
+
+    from autoagent.cli.listing import parse_query
+    from autoagent.server.records import StateType
+
+    query = parse_query(["Waiting", "failed"], "m", ["a"], "timer", "2h", "2026-12-01", 5)
+    assert query.states == {StateType.PAUSED, StateType.FAILED}
+    assert abs(datetime.now(UTC) - timedelta(hours=2) - query.since) < timedelta(seconds=5)
+    assert query.before == datetime(2026, 12, 1).astimezone()
+    assert (query.mission, query.tags, query.waiting, query.limit) == ("m", ("a",), "timer", 5)
