@@ -255,6 +255,7 @@ def start_prefect_stack(
         "STACK_PG": f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}",
         "STACK_DB": database,
         "STACK_PORT": str(port),
+        "STACK_METRICS_PORT": str(free_port()),
         "STACK_REDIS": STACK_REDIS,
         "STACK_DOCKER": "0",
         "STACK_HEALTH_TIMEOUT": str(timeout),

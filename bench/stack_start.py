@@ -73,6 +73,7 @@ def measure(runs: int, console: Console) -> dict[str, Any]:
         "STACK_DIR": str(work / "stack"),
         "STACK_DB": database,
         "STACK_PORT": str(free_port()),
+        "STACK_METRICS_PORT": str(free_port()),
         "STACK_DOCKER": "0",
         "PREFECT_HOME": str(work / "prefect-home"),
     }

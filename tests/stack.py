@@ -26,6 +26,7 @@ class Stack:
             "STACK_PG": PG_DSN.rsplit("/", 1)[0],
             "STACK_DB": self.database,
             "STACK_PORT": str(free_port()),
+            "STACK_METRICS_PORT": str(free_port()),
             "STACK_REDIS": f"redis://127.0.0.1:6379/{redis_db}",
             **extra_env,
         }

@@ -56,6 +56,10 @@ class LLMProvider(Block):
         route = "/messages" if self.api == "anthropic" else "/chat/completions"
         return self.endpoint.rstrip("/") + route
 
+    def label(self) -> str:
+        """The name it was saved under (metrics count tokens by it), else its wire format."""
+        return getattr(self, "_block_document_name", None) or self.api
+
     def cost(self, input_tokens: int, output_tokens: int) -> float:
         """What the tokens cost at this provider's prices."""
         return (input_tokens * self.input_price + output_tokens * self.output_price) / 1e6

@@ -180,7 +180,7 @@ class Agent:
         policy = RetryPolicy.given(
             retries=retries, retry_backoff=retry_backoff, retry_on=retry_on, timeout=timeout
         )
-        runner = journaled(step_task(policy, str(PREFECT_API_URL.value())))
+        runner = journaled(step_task(policy, str(PREFECT_API_URL.value()), agent=self.name))
         call = StepCall(
             mission=scope.mission,
             root_run_id=scope.root_run_id,

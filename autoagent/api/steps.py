@@ -183,7 +183,7 @@ def _agent_step(step_id: str, *, agent: str, input: dict[str, Any] | None = None
     if spec_step.concurrency is not None:
         scope.limit(spec_step.concurrency, path)
     policy = RetryPolicy.of(spec_step, Defaults())
-    runner = journaled(step_task(policy, str(PREFECT_API_URL.value())))
+    runner = journaled(step_task(policy, str(PREFECT_API_URL.value()), agent=agent))
     call = StepCall(
         mission=scope.mission,
         root_run_id=scope.root_run_id,

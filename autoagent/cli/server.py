@@ -110,3 +110,25 @@ def server_setup(
         return 0
 
     guard(action)
+
+
+@app.command("metrics")
+def server_metrics(
+    host: str = typer.Option("127.0.0.1", help="Address to serve /metrics on."),
+    port: int = typer.Option(9464, min=1, max=65535, help="Port to serve /metrics on."),
+    every: float = typer.Option(5.0, min=0.5, help="Seconds between two reads of the server."),
+) -> None:
+    """Serve AutoAgent's Prometheus metrics, counted from the server's events, until stopped."""
+
+    def action() -> int:
+        connect()
+        from autoagent.server import exporter  # lazy: the CLI's latency
+
+        out.print(f"AutoAgent metrics: http://{host}:{port}/metrics", markup=False)
+        try:
+            exporter.serve(host, port, every)
+        except OSError as exc:
+            raise RunError(f"cannot serve metrics on {host}:{port}: {exc}") from None
+        return 0
+
+    guard(action)

@@ -26,7 +26,7 @@ from autoagent.engine.journal import keep_run
 from autoagent.engine.pauses import pause_on
 from autoagent.engine.results import cache_key
 from autoagent.errors import StepError
-from autoagent.server import forms, inputs
+from autoagent.server import forms, inputs, telemetry
 from autoagent.server.client import client
 from autoagent.spec.models import Approval
 
@@ -70,6 +70,7 @@ def _ask(
     spec = Approval.model_validate(approval)
     if auto_approve:
         answer = forms.default_answer(spec, True, "auto-approved")
+        telemetry.approval_answered(root_run_id, path, True, "auto", None)
         return _judge(spec, root_run_id, path, answer, "auto-approve")
     root = UUID(root_run_id)
     model, info = forms.asked(spec, title, description)
@@ -90,7 +91,9 @@ def _ask(
                 form.lock.release()
             break
     by = _answered_by(root, path) if answer is not None else None
+    how = "person" if answer is not None else "timeout"
     answer = _timed_out(spec, path) if answer is None else forms.with_defaults(spec, answer)
+    telemetry.approval_answered(root_run_id, path, forms.approved(answer), how, marker.get("since"))
     inputs.clear_waiting(root, path)
     return _judge(spec, root_run_id, path, answer, by)
 

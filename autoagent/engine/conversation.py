@@ -41,6 +41,7 @@ from autoagent.engine.tool_approval import approve_call
 from autoagent.engine.toolbox import Toolbox
 from autoagent.engine.turns import durably, model_unit, tool_unit
 from autoagent.errors import BadToolCall, BudgetReached, StepError, StepTimeout
+from autoagent.server import telemetry
 from autoagent.spec.agents import AgentDefinition
 
 MAX_PARALLEL_CALLS = 8
@@ -188,6 +189,10 @@ def _ask_model(
         if budget_left is not None and timeout == budget_left:
             raise BudgetReached("timeout") from None
         raise
+    cost = provider.cost(reply.input_tokens, reply.output_tokens)
+    telemetry.model_turn(
+        provider.label(), reply.model, reply.input_tokens, reply.output_tokens, cost
+    )
     return {
         "message": reply.message,
         "agent": name,
@@ -196,7 +201,7 @@ def _ask_model(
         "refusal": reply.refusal,
         "input_tokens": reply.input_tokens,
         "output_tokens": reply.output_tokens,
-        "cost": provider.cost(reply.input_tokens, reply.output_tokens),
+        "cost": cost,
         "started_at": started.isoformat(),
         "seconds": round(time.monotonic() - clock, 4),
     }

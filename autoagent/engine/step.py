@@ -138,6 +138,7 @@ def _path_of(parameters: dict[str, Any]) -> str:
 
 narrate.quiet_engine(STEP_TASK, FAN_IN_TASK, *WAIT_TASKS)
 
+AGENT_TAG = "agent:"
 STEP_OPTIONS: dict[str, Any] = {
     "name": STEP_TASK,
     "task_run_name": _path_of,
@@ -185,6 +186,7 @@ def step_task(
     lookup: bool = True,
     asset: str | None = None,
     upstream: tuple[str, ...] = (),
+    agent: str | None = None,
 ) -> Task[..., Any]:
     """The step task with one step's policy, built once per distinct policy and asset (per API
     URL: the results block it persists to belongs to that server).
@@ -193,9 +195,11 @@ def step_task(
     a caller that reads it itself first (the scheduler does on a resume; a first run has none).
     The engine's lookup was a file-system miss on every step of a first run. With ``asset``, the
     task is a Prefect materialization of it, built from ``upstream`` (``@materialize``): the
-    server records the lineage when it completes (not when it is a cache hit)."""
+    server records the lineage when it completes (not when it is a cache hit). ``agent``
+    tags its task runs ``agent:<name>``: the metrics count steps by agent."""
     options = {
         **policy.task_options(agent_enforces_timeout=True),
+        "tags": [f"{AGENT_TAG}{agent}"] if agent else None,
         "refresh_cache": True if not lookup else None,  # None: Prefect's setting decides
         "result_storage": result_storage(),
     }

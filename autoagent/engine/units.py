@@ -238,6 +238,7 @@ class StepUnits(WaitingUnits):
                     lookup=False,
                     asset=step.asset,
                     upstream=tuple(upstream(step, self.siblings)) if step.asset else (),
+                    agent=step.agent,
                 )
             return self._tasks[step.id]
 

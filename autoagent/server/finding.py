@@ -73,7 +73,7 @@ def find(reader: Reader, query: RunQuery) -> list[Found]:
     found: list[Found] = []
     offset = 0
     while len(found) < query.limit:
-        size = PAGE if query.waiting is not None else query.limit - len(found)
+        size = PAGE if query.waiting is not None else min(PAGE, query.limit - len(found))
         page = reader.flow_runs_page(
             query.flow_run_filter(), sort="START_TIME_DESC", limit=size, offset=offset
         )

@@ -6,9 +6,9 @@
     python infra/prefect-server/compose.py down [--volumes]   # --volumes also drops the data
 
 Settings from the environment: COMPOSE_PROJECT_NAME [autoagent]; AUTOAGENT_PORT [4200], the
-API's port on 127.0.0.1; AUTOAGENT_AUTH [generated once, kept in STACK_DIR/compose-auth];
-STACK_DIR [~/.autoagent/stack]. Uses `docker compose` when the plugin is there, else
-`docker-compose`.
+API's port on 127.0.0.1; AUTOAGENT_METRICS_PORT [9464], the metrics exporter's;
+AUTOAGENT_AUTH [generated once, kept in STACK_DIR/compose-auth]; STACK_DIR [~/.autoagent/stack].
+Uses `docker compose` when the plugin is there, else `docker-compose`.
 """
 
 from __future__ import annotations
@@ -95,6 +95,9 @@ def up() -> int:
     while time.monotonic() - started < HEALTH_TIMEOUT:
         if health() == 200 and _workers_running():
             print(f"healthy in {time.monotonic() - started:.1f}s: http://127.0.0.1:{port()}/api")
+            metrics = os.environ.get("AUTOAGENT_METRICS_PORT", "9464")
+            print(f"metrics: http://127.0.0.1:{metrics}/metrics (AutoAgent),", end=" ")
+            print(f"http://127.0.0.1:{port()}/api/metrics (Prefect)")
             print(env_lines())
             return 0
         time.sleep(1)

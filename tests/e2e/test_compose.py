@@ -50,6 +50,7 @@ def compose(tmp_path_factory) -> Iterator[dict[str, str]]:
         **os.environ,
         "COMPOSE_PROJECT_NAME": f"autoagent-test-{uuid.uuid4().hex[:6]}",
         "AUTOAGENT_PORT": str(free_port()),
+        "AUTOAGENT_METRICS_PORT": str(free_port()),
         "STACK_DIR": str(folder),
     }
     env.pop("PREFECT_API_URL", None)

@@ -40,6 +40,17 @@ def test_native_stack_from_nothing(tmp_path):
         assert "warning" not in run.stderr  # the services recorded every step's final state
         assert "b  completed  1 attempt" in run.stdout
 
+        metrics = f"http://127.0.0.1:{stack.env['STACK_METRICS_PORT']}/metrics"
+        assert f"metrics: {metrics}" in up.stdout
+        deadline = time.monotonic() + 30  # the exporter counts the run within a few polls
+        while 'autoagent_missions_completed_total{mission="through-stack"} 1.0' not in (
+            shown := httpx.get(metrics).text
+        ):
+            assert time.monotonic() < deadline, shown[-2000:]
+            time.sleep(1)
+        prefects = httpx.get(f"{api}/metrics", headers=header)
+        assert prefects.status_code == 200 and "prefect_events_observed_total" in prefects.text
+
         backup = tmp_path / "stack.dump"
         assert stack.run("backup", str(backup)).returncode == 0
         later = stack.autoagent("run", str(spec))

@@ -25,6 +25,7 @@ DEFERRED = {
     ("autoagent.cli.missions", "autoagent.cli.showing"): "CLI latency: status, Prefect-free",
     ("autoagent.cli.missions", "autoagent.cli.listing"): "CLI latency: list, no spec models",
     ("autoagent.cli.missions", "autoagent.server.tags"): "CLI latency: --help",
+    ("autoagent.cli.server", "autoagent.server.exporter"): "CLI latency: --help",
     ("autoagent.cli.output", "autoagent.server.connection"): "CLI latency: --help, validate",
     ("autoagent.cli.output", "autoagent.server.records"): "CLI latency: --help",
     ("autoagent.cli.output", "autoagent.spec.loader"): "CLI latency: --help",
