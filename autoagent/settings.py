@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import get_origin
+from typing import Literal, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -63,6 +63,13 @@ class Settings(BaseModel):
         description="A deployed mission suspends (no process alive) for a timer with more than"
         " this left; less is slept in-process. Keep it above the runner's or worker's prefetch,"
         " which starts a scheduled run that much early.",
+    )
+
+    changed_code: Literal["refuse", "proceed"] = Field(
+        "refuse",
+        description="When a mission written as code is run again (a crash recovery, a resume"
+        " from a deployment) and its file or package changed since the run began: refuse (the"
+        " attempt fails, naming the change) or proceed (the run's log says so).",
     )
 
     mission_roots: list[Path] = Field(

@@ -31,6 +31,7 @@ from uuid import UUID
 from prefect import Flow
 from prefect.client.schemas.objects import FlowRun
 from prefect.context import FlowRunContext
+from prefect.logging import get_run_logger
 
 from autoagent.api import runs
 from autoagent.api.runs import Finished
@@ -43,12 +44,13 @@ from autoagent.api.scope import (
     prefixed,
     require_scope,
 )
-from autoagent.engine import limits
-from autoagent.engine.driving import heartbeat_unless_driven
+from autoagent.engine import limits, versions
+from autoagent.engine.driving import heartbeat_unless_driven, local_run
 from autoagent.engine.journal import Journal, journaling
 from autoagent.engine.mission import check_runnable, run_steps
 from autoagent.engine.outcome import state_value
 from autoagent.engine.scope import Scope
+from autoagent.errors import RunError
 from autoagent.server import inputs
 from autoagent.server.client import client
 from autoagent.server.connection import ensure_api
@@ -128,7 +130,7 @@ def _run_body(
     with entered(scope):
         if parent is not None:
             return function(*args, **kwargs)
-        with _top_level(context.flow_run, mission_name, entrypoint):
+        with _top_level(context.flow_run, mission_name, entrypoint, function):
             try:
                 return function(*args, **kwargs)
             except Exception:
@@ -173,9 +175,13 @@ def _entrypoint(function: Callable[..., Any]) -> str | None:
 
 
 @contextlib.contextmanager
-def _top_level(flow_run: FlowRun, mission_name: str, entrypoint: str | None) -> Iterator[None]:
-    """Tags the run as a mission, records where to import it from for ``autoagent resume``, and
-    heartbeats unless the engine (or ``autoagent resume``) already does."""
+def _top_level(
+    flow_run: FlowRun, mission_name: str, entrypoint: str | None, function: Callable[..., Any]
+) -> Iterator[None]:
+    """Tags the run as a mission, records where to import it from for ``autoagent resume`` and
+    the code it began on (engine/versions.py), and heartbeats unless the engine (or
+    ``autoagent resume``) already does. Run again on changed code, it follows the setting."""
+    _check_code(flow_run, mission_name, function)
     tags = sorted(
         {*(flow_run.tags or []), *mission_tags(mission_name), *param_tags(flow_run.parameters)}
     )
@@ -186,6 +192,29 @@ def _top_level(flow_run: FlowRun, mission_name: str, entrypoint: str | None) -> 
     run_id = str(flow_run.id)
     with heartbeat_unless_driven(flow_run, mission_name, on_start=lambda: mark_alive(run_id)):
         yield
+
+
+def _check_code(flow_run: FlowRun, mission_name: str, function: Callable[..., Any]) -> None:
+    """Record the code a run begins on; on a later attempt, judge a change by the setting
+    (``autoagent resume`` judged it already, with ``--allow-changed-code``)."""
+    current = versions.code_version(function)
+    began = versions.record(UUID(str(flow_run.id)), current)
+    differs = versions.changed(began, current)
+    if not differs:
+        return
+    said = f"the code of mission {mission_name!r} changed since the run began: {'; '.join(differs)}"
+    logger = get_run_logger()
+    if local_run() is not None:
+        logger.warning(f"{said}; going on: `autoagent resume --allow-changed-code`")
+    elif get_settings().changed_code == "proceed":
+        logger.warning(f"{said}; going on: AUTOAGENT_CHANGED_CODE=proceed")
+    else:
+        logger.error(f"{said}; refused: AUTOAGENT_CHANGED_CODE=refuse")
+        raise RunError(
+            f"{said}. Refused (AUTOAGENT_CHANGED_CODE=refuse): resume it with"
+            f" `autoagent resume {flow_run.id} --allow-changed-code`, or set"
+            " AUTOAGENT_CHANGED_CODE=proceed"
+        )
 
 
 def sub_mission(

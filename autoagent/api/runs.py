@@ -33,17 +33,18 @@ from prefect.states import Cancelled, Pending, State
 from prefect.utilities.annotations import opaque
 
 from autoagent import processes
+from autoagent.engine import versions
 from autoagent.engine.driving import LocalRun, driving
 from autoagent.engine.journal import Journal, Listener, journaling
 from autoagent.engine.mission import check_runnable, named, spec_runner
 from autoagent.engine.outcome import Outcome, state_value
 from autoagent.errors import RunError
-from autoagent.server import inputs
+from autoagent.server import inputs, status
 from autoagent.server.client import client, read_run
 from autoagent.server.liveness import alive_reason, heartbeat, heartbeat_seconds, mark_alive
 from autoagent.server.recording import wait_for_records
 from autoagent.server.records import MISSION_FLOW
-from autoagent.server.tags import check_user_tags, mission_tags, param_tags
+from autoagent.server.tags import check_user_tags, mission_tags, param_tags, spec_tag
 from autoagent.settings import get_settings
 from autoagent.spec import MissionSpec
 
@@ -91,7 +92,7 @@ def create(
             name=f"{spec.name}-{secrets.token_hex(3)}",
             parameters={"spec": data, "params": params, "auto_approve": auto_approve},
             state=Pending(),
-            tags=[*mission_tags(spec.name), *param_tags(params), *given],
+            tags=[*mission_tags(spec.name), spec_tag(data), *param_tags(params), *given],
         )
 
 
@@ -142,6 +143,23 @@ def recorded(finished: Finished, seconds: float | None = None) -> bool:
     shows them all. False when the server is still behind."""
     wait = get_settings().record_wait_seconds if seconds is None else seconds
     return wait_for_records(UUID(finished.run_id), finished.journal.task_run_ids(), wait)
+
+
+def code_changes(flow_run: FlowRun) -> list[str]:
+    """How the code a mission written as code would resume on differs from the code it began on
+    (engine/versions.py); empty when it does not, or when its first attempt recorded none."""
+    began = versions.recorded(flow_run.id)
+    if began is None:
+        return []
+    return versions.changed(began, versions.code_version(load_for_resume(flow_run).fn))
+
+
+def _would_meet(run_id: str) -> str:
+    """Which steps would run on the new code: those that did not complete, and any not reached."""
+    steps = [s for s in status.load(run_id).status.walk() if not s.children]
+    open_ = [f"{s.path} ({s.state})" for s in steps if s.state not in ("completed", "skipped")]
+    shown = ", ".join(open_) if open_ else "none recorded"
+    return f"Steps that would run on the new code: {shown}, and every step not reached yet."
 
 
 def load_for_resume(flow_run: FlowRun) -> Flow[..., Any]:
@@ -201,11 +219,21 @@ def check_resumable(flow_run: FlowRun) -> None:
         )
 
 
-def prepare_resume(run_id: str) -> FlowRun:
+def prepare_resume(run_id: str, allow_changed_code: bool = False) -> FlowRun:
     """Prove the run is dead and put it back in a state the engine can run again; the process
-    groups its shell steps left running on this machine are ended first."""
+    groups its shell steps left running on this machine are ended first. A mission written as
+    code whose code changed since the run began is refused, naming the change and the steps that
+    would run on the new code, unless ``allow_changed_code``."""
     flow_run = read_run(run_id)
     check_resumable(flow_run)
+    if (flow_run.parameters or {}).get("spec") is None:
+        differs = code_changes(flow_run)
+        if differs and not allow_changed_code:
+            raise RunError(
+                f"run {flow_run.id}: the code of its mission changed since the run began:"
+                f" {'; '.join(differs)}. {_would_meet(str(flow_run.id))} Resume it anyway with"
+                " `--allow-changed-code`"
+            )
     for path in processes.reap(str(flow_run.id)):
         logger.warning("ended the process group step %r left running when its run died", path)
     with client() as prefect:

@@ -79,6 +79,11 @@ def run(
 def resume(
     run_id: str = typer.Argument(..., metavar="RUN", help="The mission run id."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's own logs."),
+    allow_changed_code: bool = typer.Option(
+        False,
+        "--allow-changed-code",
+        help="Resume a mission written as code even though its code changed since it began.",
+    ),
 ) -> None:
     """Run a crashed or failed mission again on the same run id; completed steps are not re-run."""
 
@@ -87,7 +92,7 @@ def resume(
         connect(verbose)
         from autoagent.cli import running  # lazy: Prefect, after connect configured it
 
-        return running.resume(run_id)
+        return running.resume(run_id, allow_changed_code)
 
     guard(action)
 

@@ -77,6 +77,8 @@ def status_tree(status: MissionStatus) -> Tree:
     if status.waited is not None and status.waited >= WAITED_SHOWN:
         head.append(f" (+{status.waited:.2f}s waiting)", style="dim")
     head.append(f"\n  run {status.run_id} ({status.name})", style="dim")
+    if status.version:
+        head.append(f"\n  version: {status.version}", style="dim")
     if status.message and status.state.lower() not in ("completed", "running"):
         head.append(f"\n  {' '.join(status.message.split())}", style=color)
     tree = Tree(head)

@@ -35,7 +35,7 @@ from autoagent.engine.suspend import suspends
 from autoagent.errors import MissionFailed
 from autoagent.server.client import client
 from autoagent.server.records import MISSION_FLOW
-from autoagent.server.tags import mission_tags, param_tags
+from autoagent.server.tags import mission_tags, param_tags, spec_tag
 from autoagent.spec import MissionSpec, Step
 from autoagent.spec.validate import load, validate_data
 
@@ -59,11 +59,19 @@ def _report_when_waiting(
     return listener
 
 
-def _tagged(flow_run: FlowRun, mission_name: str, params: dict[str, Any]) -> None:
-    """Add the mission's tags and its params' summary to the run's (a run from a deployment
-    lacks them): crash detection and ``autoagent list`` find mission runs by them, the UI's
-    filters too."""
-    wanted = sorted({*(flow_run.tags or []), *mission_tags(mission_name), *param_tags(params)})
+def _tagged(flow_run: FlowRun, mission_name: str, params: dict[str, Any], spec: Any) -> None:
+    """Add the mission's tags, its spec's version and its params' summary to the run's (a run
+    from a deployment lacks them): crash detection and ``autoagent list`` find mission runs by
+    them, the UI's filters too."""
+    pinned = spec if isinstance(spec, dict) else {}
+    wanted = sorted(
+        {
+            *(flow_run.tags or []),
+            *mission_tags(mission_name),
+            *([spec_tag(pinned)] if pinned else []),
+            *param_tags(params),
+        }
+    )
     if set(wanted) != set(flow_run.tags or []):
         with client() as prefect:
             prefect.update_flow_run(flow_run.id, tags=wanted)
@@ -113,7 +121,7 @@ def mission(
         tags=tuple(mission_tags(validated.name)),  # its steps' (the user's stay on the run)
         agents=dict(validated.agents),
     )
-    _tagged(flow_run, validated.name, params or {})
+    _tagged(flow_run, validated.name, params or {}, flow_run.parameters.get("spec"))
     background = driver is not None
     journal.listen(_report_when_waiting(validated, journal, background))
     if flow_run.run_count > 1 or flow_run.empirical_policy.resuming:

@@ -168,6 +168,11 @@ class Reader:
         markers = [_json(item.get("value")) for item in found]
         return sorted((m for m in markers if isinstance(m, dict)), key=lambda m: m.get("since", ""))
 
+    def run_input(self, run_id: UUID, key: str) -> Any | None:
+        """A flow run input's decoded value, or None when there is none."""
+        found = self._call("GET", f"/flow_runs/{run_id}/input/{key}", missing_ok=True)
+        return None if found is None else _json(found.json())
+
     def events(self, event_filter: dict[str, Any]) -> list[dict[str, Any]]:
         """Every event matching a filter (the REST API's EventFilter, as JSON)."""
         page = self._call("POST", "/events/filter", body={"filter": event_filter, "limit": 50})

@@ -22,6 +22,9 @@ MISSION_TAG = "autoagent"
 """Every root mission run carries it (and ``mission:<name>``): ``autoagent list`` finds missions
 written as code by it, and crash detection judges such runs from their ``Running``."""
 
+VERSION_KEY = "autoagent-version"
+"""The run input holding the code a mission written as code began on (engine/versions.py)."""
+
 
 class StateType(StrEnum):
     SCHEDULED = "SCHEDULED"

@@ -11,11 +11,12 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from autoagent.server.connection import ensure_api
 from autoagent.server.reader import Reader, open_reader
-from autoagent.server.records import FlowRunRecord, TaskRunRecord
+from autoagent.server.records import VERSION_KEY, FlowRunRecord, TaskRunRecord
 from autoagent.server.status_nodes import (
     BATCH,
     UNIT,
@@ -26,6 +27,7 @@ from autoagent.server.status_nodes import (
     join,
     turns,
 )
+from autoagent.server.tags import spec_of
 from autoagent.spec import MissionSpec, Step
 
 _ITEM = re.compile(r"^(?P<base>.+)\[(?P<index>\d+)\]$")
@@ -44,6 +46,8 @@ class MissionStatus:
     steps: list[StepStatus]
     waited: float | None = None
     """Seconds it spent waiting (paused, suspended, on a timer) since it started."""
+    version: str | None = None
+    """What it runs: its spec's version, or the code a mission written as code began on."""
 
     def walk(self) -> list[StepStatus]:
         out: list[StepStatus] = []
@@ -89,7 +93,24 @@ def read(reader: Reader, run_id: str, known: Iterable[TaskRunRecord] = ()) -> Sn
     waiting = [] if ended else reader.waiting(root.id)
     batches = [run.id for run in task_runs if BATCH.match(run.name)]
     tables = reader.tables(batches) if batches else {}
-    return Snapshot(root, flow_runs, build(root, flow_runs, task_runs, waiting, tables))
+    built = build(root, flow_runs, task_runs, waiting, tables)
+    spec = spec_of(root.tags)
+    code = None if spec else reader.run_input(root.id, VERSION_KEY)
+    built.version = f"spec {spec}" if spec else version_line(code) if code else None
+    return Snapshot(root, flow_runs, built)
+
+
+def version_line(code: dict[str, Any]) -> str:
+    """The code a mission written as code began on, in one line (engine/versions.py)."""
+    parts = []
+    if code.get("file"):
+        parts.append(f"{Path(code['file']).name} {str(code.get('source'))[:12]}")
+    if code.get("git"):
+        parts.append(f"git {code['git']}")
+    if code.get("package"):
+        parts.append(f"package {code['package']}")
+    parts.append(f"AutoAgent {code.get('autoagent')}")
+    return "code " + ", ".join(parts)
 
 
 def _overlaid(recorded: list[TaskRunRecord], known: Iterable[TaskRunRecord]) -> list[TaskRunRecord]:
