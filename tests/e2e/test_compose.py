@@ -136,3 +136,21 @@ def test_a_deployed_mission_runs_with_a_step_in_a_container(compose):
     run_id = ran.stdout.split("UUID: ")[1].split()[0]
     status = client(str(Path(sys.executable).parent / "autoagent"), "status", run_id)
     assert "far  completed" in status.stdout, status.stdout
+    _counted_by_the_exporter(compose, "compose-mission")
+
+
+def _counted_by_the_exporter(compose: dict[str, str], mission: str) -> None:
+    """The stack's exporter counted the mission; Prefect's own API metrics answer too."""
+    import time
+
+    import httpx
+
+    metrics = f"http://127.0.0.1:{compose['AUTOAGENT_METRICS_PORT']}/metrics"
+    wanted = f'autoagent_missions_completed_total{{mission="{mission}"}} 1.0'
+    deadline = time.monotonic() + 60
+    while wanted not in (shown := httpx.get(metrics).text):
+        assert time.monotonic() < deadline, shown[-2000:]
+        time.sleep(1)
+    user, password = compose["PREFECT_API_AUTH_STRING"].split(":", 1)
+    prefects = httpx.get(f"{compose['PREFECT_API_URL']}/metrics", auth=(user, password))
+    assert prefects.status_code == 200 and "prefect_events_observed_total" in prefects.text
