@@ -145,18 +145,23 @@ class Cluster:
 
     def history(self, run_id: str) -> str:
         """The run's states and the hosts' logs that name it: what a failed wait needs."""
+        name = run_id
         try:
             with self.prefect() as client:
                 states = client.read_flow_run_states(UUID(run_id))
+                name = f"'{client.read_flow_run(UUID(run_id)).name}'"
             said = [f"{s.timestamp:%H:%M:%S} {s.name}: {s.message or ''}"[:200] for s in states]
         except Exception as exc:
             said = [f"states not read: {exc}"]
         named = []
         for log in sorted(self.dir.glob("*/*.log")):
-            found = [
-                line for line in log.read_text(errors="replace").splitlines() if run_id in line
-            ]
+            lines = log.read_text(errors="replace").splitlines()
+            found = [line for line in lines if run_id in line]
             named += [f"{log.parent.name}: {line[:240]}" for line in found[-15:]]
+            for at, line in enumerate(lines):  # the traceback of an exception the run met
+                if name in line and "Encountered exception" in line:
+                    named += [f"{log.parent.name}| {t[:240]}" for t in lines[at : at + 60]]
+                    break
         return "\n".join([f"run {run_id}:", *said, *named])
 
     def logs(self, tail: int = 30) -> str:

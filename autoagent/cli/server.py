@@ -129,6 +129,8 @@ def server_metrics(
             exporter.serve(host, port, every)
         except OSError as exc:
             raise RunError(f"cannot serve metrics on {host}:{port}: {exc}") from None
+        except KeyboardInterrupt:
+            out.print("metrics exporter stopped")
         return 0
 
     guard(action)

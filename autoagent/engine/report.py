@@ -22,6 +22,7 @@ from prefect.context import FlowRunContext
 
 from autoagent.engine.conversation_record import transcript, turns_table
 from autoagent.engine.journal import Journal
+from autoagent.errors import ServerError
 from autoagent.server import status
 from autoagent.server.answering import waits_for
 from autoagent.server.client import client, in_session
@@ -110,6 +111,9 @@ def _conversations(tree: MissionStatus, journal: Journal) -> list[str]:
 
 
 TRANSCRIPTS = 3
+REPORT_PATIENCE = 30.0
+"""Seconds the report's reads wait out an API that fails (a database restarting)."""
+logger = logging.getLogger("autoagent.report")
 """Agent steps whose transcript the report shows (each has its own artifact with it too)."""
 
 INDENT = "\u00a0\u00a0\u00a0"
@@ -147,8 +151,12 @@ def publish_report(
     seen = [_record(run) for run in list(journal.task_runs.values())]
 
     def post() -> None:
-        with open_reader() as reader:
-            tree = status.read(reader, str(run_id), known=seen).status
+        try:
+            with open_reader(patience=REPORT_PATIENCE) as reader:
+                tree = status.read(reader, str(run_id), known=seen).status
+        except ServerError as exc:  # the report is a view: the mission goes on without it
+            logger.warning("the report of run %s was not published: %s", run_id, exc)
+            return
         if state is not None:
             tree.state = state
         _post(
@@ -185,9 +193,6 @@ def _record(task_run: TaskRun) -> TaskRunRecord:
             ),
         }
     )
-
-
-logger = logging.getLogger("autoagent.report")
 
 
 def _post(artifact: ArtifactCreate) -> None:

@@ -15,7 +15,8 @@ import ast
 import hashlib
 import inspect
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, packages_distributions, version
 from pathlib import Path
 from typing import Any
@@ -130,10 +131,17 @@ def _git(source: Path) -> str | None:
     return head.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
 
 
+@lru_cache(maxsize=1)
+def _distributions() -> Mapping[str, list[str]]:
+    """Top-level module names to the installed distributions that provide them (a scan of
+    every installed package: once per process)."""
+    return packages_distributions()
+
+
 def _package(module: str) -> str | None:
     """``name==version`` of the installed distribution the module comes from (None: none)."""
     top = module.split(".")[0]
-    for name in packages_distributions().get(top, []):
+    for name in _distributions().get(top, []):
         try:
             return f"{name}=={version(name)}"
         except PackageNotFoundError:

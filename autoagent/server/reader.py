@@ -13,6 +13,7 @@ import contextlib
 import http.client
 import json
 import ssl
+import time
 import urllib.parse
 import uuid
 from collections.abc import Iterator
@@ -29,6 +30,8 @@ from autoagent.server.records import (
 )
 
 PAGE = 200
+TRANSIENT = frozenset({500, 502, 503, 504})
+"""Answers of an API that may answer otherwise a moment later."""
 WAIT_PREFIX = "autoagent-wait-"
 """The flow run inputs that say a step waits (written by autoagent.server.inputs)."""
 
@@ -45,9 +48,12 @@ class _Response:
 class Reader:
     """A few queries on one HTTP connection to the API (and events sent, acknowledged)."""
 
-    def __init__(self, api: Access, timeout: float = 30.0):
+    def __init__(self, api: Access, timeout: float = 30.0, patience: float = 0.0):
+        """``patience``: seconds a request is tried again while the API cannot be reached or
+        answers 500-504 (an API restarting, its database failing over); 0: fail at once."""
         self.api = api
         self._timeout = timeout
+        self._patience = patience
         self._url = urllib.parse.urlsplit(api.url)
         self._http: http.client.HTTPConnection | None = None
         self._csrf: dict[str, str] = {}
@@ -185,7 +191,7 @@ class Reader:
 
     # -- transport -----------------------------------------------------------------------------
     def _call(self, method: str, path: str, *, missing_ok: bool = False, body: Any = None) -> Any:
-        response = self._send(method, path, body)
+        response = self._patiently(method, path, body)
         if response.status == 403 and "CSRF" in response.text and method != "GET":
             self._csrf = self._csrf_headers()
             response = self._send(method, path, body)
@@ -202,6 +208,22 @@ class Reader:
                 f" {method} {path}: {response.text[:300]}"
             )
         return response
+
+    def _patiently(self, method: str, path: str, body: Any) -> _Response:
+        """One request, tried again for ``patience`` seconds while the failure is transient
+        (every request AutoAgent sends is a read, or events keyed by their ids)."""
+        deadline, pause = time.monotonic() + self._patience, 0.25
+        while True:
+            try:
+                response = self._send(method, path, body)
+            except ServerError:
+                if time.monotonic() + pause > deadline:
+                    raise
+            else:
+                if response.status not in TRANSIENT or time.monotonic() + pause > deadline:
+                    return response
+            time.sleep(pause)
+            pause = min(pause * 2, 4.0)
 
     def _send(self, method: str, path: str, body: Any = None) -> _Response:
         """One request; ``path`` is under the API's URL, or an absolute URL the API gave."""
@@ -262,9 +284,9 @@ def _tls(verify: bool | str) -> ssl.SSLContext:
 
 
 @contextlib.contextmanager
-def open_reader() -> Iterator[Reader]:
+def open_reader(patience: float = 0.0) -> Iterator[Reader]:
     """A reader of the configured API (call ``autoagent.server.connection.ensure_api`` first)."""
-    reader = Reader(access())
+    reader = Reader(access(), patience=patience)
     try:
         yield reader
     finally:

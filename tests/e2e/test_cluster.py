@@ -226,10 +226,7 @@ def test_twenty_missions_run_through_every_failure_one_after_another(cluster, tm
         repaired = cluster.cluster(*repair)
         assert repaired.returncode == 0, repaired.stdout + repaired.stderr
         time.sleep(5)
-    runs = {
-        n: cluster.wait_run(i, _completed, 600, f"{n} completed")
-        for n, i in zip(names, ids, strict=True)
-    }
+    runs = {n: _ended(cluster, i, n) for n, i in zip(names, ids, strict=True)}
     marks = _marks(log)
     cut_off = f"{cluster.name}-worker-2"
     for name in names:
@@ -247,6 +244,18 @@ def test_twenty_missions_run_through_every_failure_one_after_another(cluster, tm
     resumed = sum(run.run_count > 1 for run in runs.values())
     doubled = sum(1 for mark, _ in marks if not mark.endswith("-start")) - 6 * len(names)
     print(f"20 missions through every failure: {resumed} resumed, {doubled} steps finished twice")
+
+
+def _ended(cluster: Cluster, run_id: str, name: str):
+    """The run once it ended, which must be Completed (Crashed is no end here: recovery resumes
+    it)."""
+
+    def ended(run) -> bool:
+        return run.state.is_final() and not run.state.is_crashed()
+
+    run = cluster.wait_run(run_id, ended, 600, f"{name} ended")
+    assert _completed(run), f"{name} ended {run.state.name}\n{cluster.history(run_id)}"
+    return run
 
 
 def _marks(log: Path) -> list[tuple[str, str]]:

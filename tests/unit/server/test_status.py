@@ -136,7 +136,7 @@ def test_markers_of_an_ended_run_are_ignored():
 
 
 class _Records:
-    """What a server holds: the reader's four reads over fixed records."""
+    """What a server holds: the reader's reads over fixed records."""
 
     def __init__(self, root: FlowRunRecord, task_runs: list[TaskRunRecord]):
         self.root, self.runs = root, task_runs
@@ -152,6 +152,9 @@ class _Records:
 
     def waiting(self, root_id) -> list[dict]:
         return []
+
+    def run_input(self, run_id, key) -> None:
+        return None
 
 
 def test_a_task_run_known_to_its_process_stands_in_until_the_server_has_it_final():
