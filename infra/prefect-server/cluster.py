@@ -105,6 +105,7 @@ class Cluster:
             ),
             "PREFECT_WORKER_QUERY_SECONDS": os.environ.get("PREFECT_WORKER_QUERY_SECONDS", "5"),
             "DO_NOT_TRACK": "1",
+            "PREFECT_CLIENT_RETRY_EXTRA_CODES": stack.CLIENT_RETRY_EXTRA_CODES,
             "PREFECT_MESSAGING_BROKER": "prefect_redis.messaging",
             "PREFECT_MESSAGING_CACHE": "prefect_redis.messaging",
             "PREFECT_REDIS_MESSAGING_URL": redis,

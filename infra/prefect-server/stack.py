@@ -51,6 +51,9 @@ RECORDER_BATCHING = {
 }
 
 
+CLIENT_RETRY_EXTRA_CODES = "500"
+
+
 @dataclass
 class Config:
     dir: Path
@@ -111,6 +114,9 @@ class Config:
                 "PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "30"
             ),
             "DO_NOT_TRACK": "1",
+            # an API whose database restarts answers 500 for those seconds: clients (flows,
+            # workers) try again, as they do on 429, 502 and 503, instead of failing a step
+            "PREFECT_CLIENT_RETRY_EXTRA_CODES": CLIENT_RETRY_EXTRA_CODES,
             # the API and the services are separate processes: events, leases and the services'
             # work queue go through Redis (Prefect's documented self-hosted setup)
             "PREFECT_MESSAGING_BROKER": "prefect_redis.messaging",
