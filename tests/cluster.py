@@ -17,7 +17,7 @@ from uuid import UUID
 
 import yaml
 
-from tests.stack import _exports
+from tests.stack import _exports, client_command
 
 ROOT = Path(__file__).resolve().parents[1]
 CLUSTER = ROOT / "infra" / "prefect-server" / "cluster.py"
@@ -72,14 +72,7 @@ class Cluster:
             assert done.returncode == 0, done.stdout + done.stderr
 
     def client(self, *argv: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            list(argv),
-            env=self.client_env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            cwd=ROOT,
-        )
+        return client_command(argv, self.client_env, timeout)
 
     def destroy(self) -> None:
         self.cluster("down", "--purge")

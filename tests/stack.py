@@ -65,15 +65,7 @@ class Stack:
         return self.client(AUTOAGENT, *args, timeout=timeout)
 
     def client(self, *argv: str, timeout: float = 180) -> subprocess.CompletedProcess:
-        """A command run as a client of the stack, from the repository root."""
-        return subprocess.run(
-            list(argv),
-            env=self.client_env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            cwd=ROOT,
-        )
+        return client_command(argv, self.client_env, timeout)
 
     def pid(self, name: str) -> int:
         return int((Path(self.env["STACK_DIR"]) / f"{name}.pid").read_text())
@@ -106,3 +98,12 @@ def stack_fixture(name: str, redis_db: int, *, setup: list[str] | None = None, *
             made.destroy()
 
     return stack
+
+
+def client_command(
+    argv: tuple[str, ...] | list[str], env: dict[str, str], timeout: float
+) -> subprocess.CompletedProcess:
+    """A command run as a client of a stack (or the cluster), from the repository root."""
+    return subprocess.run(
+        list(argv), env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT
+    )

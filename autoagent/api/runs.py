@@ -18,7 +18,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -145,7 +145,7 @@ def recorded(finished: Finished, seconds: float | None = None) -> bool:
     return wait_for_records(UUID(finished.run_id), finished.journal.task_run_ids(), wait)
 
 
-def code_changes(flow_run: FlowRun) -> list[str]:
+def _code_changes(flow_run: FlowRun) -> list[str]:
     """How the code a mission written as code would resume on differs from the code it began on
     (engine/versions.py); empty when it does not, or when its first attempt recorded none."""
     began = versions.recorded(flow_run.id)
@@ -219,21 +219,27 @@ def check_resumable(flow_run: FlowRun) -> None:
         )
 
 
-def prepare_resume(run_id: str, allow_changed_code: bool = False) -> FlowRun:
+def prepare_resume(
+    run_id: str,
+    allow_changed_code: bool = False,
+    warn: Callable[[str], None] = logger.warning,
+) -> FlowRun:
     """Prove the run is dead and put it back in a state the engine can run again; the process
     groups its shell steps left running on this machine are ended first. A mission written as
     code whose code changed since the run began is refused, naming the change and the steps that
-    would run on the new code, unless ``allow_changed_code``."""
+    would run on the new code, unless ``allow_changed_code`` (then ``warn`` hears each change)."""
     flow_run = read_run(run_id)
     check_resumable(flow_run)
     if (flow_run.parameters or {}).get("spec") is None:
-        differs = code_changes(flow_run)
+        differs = _code_changes(flow_run)
         if differs and not allow_changed_code:
             raise RunError(
                 f"run {flow_run.id}: the code of its mission changed since the run began:"
                 f" {'; '.join(differs)}. {_would_meet(str(flow_run.id))} Resume it anyway with"
                 " `--allow-changed-code`"
             )
+        for change in differs:
+            warn(f"on changed code: {change}")
     for path in processes.reap(str(flow_run.id)):
         logger.warning("ended the process group step %r left running when its run died", path)
     with client() as prefect:

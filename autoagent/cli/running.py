@@ -29,11 +29,12 @@ def run(
 
 def resume(run_id: str, allow_changed_code: bool = False) -> int:
     with session():
-        flow_run = runs.prepare_resume(run_id, allow_changed_code)
+        flow_run = runs.prepare_resume(
+            run_id,
+            allow_changed_code,
+            warn=lambda said: err.print(f"warning: {said}", markup=False, soft_wrap=True),
+        )
         out.print(f"resuming run {flow_run.id}", markup=False)
-        if allow_changed_code and (flow_run.parameters or {}).get("spec") is None:
-            for change in runs.code_changes(flow_run):
-                err.print(f"warning: on changed code: {change}", markup=False, soft_wrap=True)
         return _execute_and_report(flow_run, None)
 
 

@@ -35,7 +35,7 @@ from autoagent.engine.suspend import suspends
 from autoagent.errors import MissionFailed
 from autoagent.server.client import client
 from autoagent.server.records import MISSION_FLOW
-from autoagent.server.tags import mission_tags, param_tags, spec_tag
+from autoagent.server.tags import mission_tags, param_tags, spec_of, spec_tag
 from autoagent.spec import MissionSpec, Step
 from autoagent.spec.validate import load, validate_data
 
@@ -63,12 +63,13 @@ def _tagged(flow_run: FlowRun, mission_name: str, params: dict[str, Any], spec: 
     """Add the mission's tags, its spec's version and its params' summary to the run's (a run
     from a deployment lacks them): crash detection and ``autoagent list`` find mission runs by
     them, the UI's filters too."""
-    pinned = spec if isinstance(spec, dict) else {}
+    tags = flow_run.tags or []
+    versioned = isinstance(spec, dict) and spec_of(tags) is None  # `create` tagged it already
     wanted = sorted(
         {
-            *(flow_run.tags or []),
+            *tags,
             *mission_tags(mission_name),
-            *([spec_tag(pinned)] if pinned else []),
+            *([spec_tag(spec)] if versioned else []),
             *param_tags(params),
         }
     )

@@ -54,13 +54,12 @@ def code_version(function: Callable[..., Any]) -> dict[str, Any]:
 
 
 def record(run_id: UUID, current: dict[str, Any]) -> dict[str, Any]:
-    """The version the run began on: recorded now if this is its first attempt."""
+    """The version the run began on: recorded now if this is its first attempt (one request
+    then, the common case; a later attempt finds the record taken and reads it)."""
+    if inputs.write_input(run_id, VERSION_KEY, current):
+        return current
     found = inputs.read_input(run_id, VERSION_KEY)
-    if isinstance(found, dict):
-        return found
-    if not inputs.write_input(run_id, VERSION_KEY, current):
-        return inputs.read_input(run_id, VERSION_KEY) or current
-    return current
+    return found if isinstance(found, dict) else current
 
 
 def recorded(run_id: UUID) -> dict[str, Any] | None:
