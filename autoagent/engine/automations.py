@@ -5,9 +5,10 @@
   mission's ``Running`` (runs tagged ``autoagent``, which heartbeat from their first second): a
   process killed before its first heartbeat reached the server would otherwise stay Running
   forever. Untagged flows are only judged after a heartbeat, so a flow without heartbeats is
-  never taken for dead. A paused run still heartbeats, a suspended or rescheduled one announced
-  its state change, and a run that just completed cannot be marked Crashed (the server refuses
-  to leave a final state without force, and the action does not force);
+  never taken for dead. A paused run still heartbeats, the process of a suspended or rescheduled
+  one says last that it left it (liveness.RELEASED: it may have beaten after the state change
+  while it finished its other steps), and a run that just completed cannot be marked Crashed
+  (the server refuses to leave a final state without force, and the action does not force);
 - capped automatic resume: an automation runs the ``recover/recover`` deployment for every
   crashed deployed run (engine/recover.py): same flow run id, backoff, a cap, then Failed. The
   recovery flow is deployed by its module path, so a worker needs AutoAgent installed, no checkout.
@@ -25,7 +26,7 @@ from prefect.types.entrypoint import EntrypointType
 
 from autoagent.engine.recover import recover
 from autoagent.server.client import client
-from autoagent.server.liveness import DETECTION
+from autoagent.server.liveness import DETECTION, RELEASED
 from autoagent.server.records import MISSION_TAG
 
 EARLY_DETECTION = "autoagent: crash detection before a first heartbeat"
@@ -91,7 +92,7 @@ def _detection(
             match={"prefect.resource.id": "prefect.flow-run.*"},
             match_related=match_related or {},
             after=after,
-            expect={"prefect.flow-run.*"},
+            expect={"prefect.flow-run.*", RELEASED},
             for_each={"prefect.resource.id"},
             posture=Posture.Proactive,
             threshold=1,

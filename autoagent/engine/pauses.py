@@ -19,6 +19,7 @@ from prefect.client.orchestration import SyncPrefectClient
 from prefect.states import Paused, State, Suspended
 
 from autoagent.errors import StepError
+from autoagent.server.fencing import hand_over
 from autoagent.server.inputs import slug
 
 
@@ -45,6 +46,8 @@ def pause_on(
         state.state_details.run_input_keyset = form
         result = client.set_flow_run_state(root, state)
         if result.state is not None and result.state.is_paused():
+            if suspend:
+                hand_over(result.state)  # whoever resumes the run takes it from this process
             return result.state
         reason = getattr(result.details, "reason", "") or result.status.value
         if "already fired" not in str(reason):

@@ -25,6 +25,7 @@ from autoagent.engine.pauses import pause_on
 from autoagent.errors import StepError
 from autoagent.server import forms, inputs
 from autoagent.server.client import client
+from autoagent.server.fencing import hand_over
 from autoagent.settings import get_settings
 from autoagent.spec.models import Approval
 
@@ -81,4 +82,5 @@ def reschedule_at(root_run_id: str, path: str, deadline: str) -> State:
     if not result.state or not result.state.is_scheduled():
         reason = getattr(result.details, "reason", "") or result.status.value
         raise StepError(f"could not reschedule the mission for {path!r}: {reason}")
+    hand_over(result.state)  # the deployment's runner takes the run from this process
     return result.state

@@ -118,7 +118,10 @@ class Lease:
         self.closing = False
         """The mission's body has ended; the engine is proposing the run's final state."""
         self.done = False
-        """This attempt's final state is on the server: nothing left to renew or guard."""
+        """This attempt's final state is on the server, or the process released the run: nothing
+        left to renew or guard."""
+        self._handed: EngineState | None = None
+        """The state this process left the run waiting in (suspended, or rescheduled)."""
 
     @property
     def term(self) -> float:
@@ -154,12 +157,31 @@ class Lease:
                 self.done = True
         return self.done
 
+    def hand_over(self, state: EngineState) -> None:
+        """This process left the run waiting in ``state`` (suspended, or rescheduled for a
+        timer), which the server accepted: the run stays this process's only while it stays in
+        that state. Whoever resumes it takes it, even with the same count of Running entries (a
+        suspension does not add one), and this process, still finishing the steps it had
+        started, stops at its next renewal."""
+        with self._lock:
+            self._handed = state
+
+    def release(self, announce: Callable[[], None]) -> None:
+        """This process is done with a run it leaves waiting: no beat follows ``announce``,
+        which tells crash detection that the silence after it is not a death (beats sent after
+        the run's state changed would otherwise open a window nothing closes)."""
+        with self._lock:  # a beat in flight is acknowledged first
+            self.done = True
+            announce()
+
     def confirm(self) -> bool:
         """Renew once; False when the server could not be reached. A run found lost ends the
         process."""
         if self.settled():
             return True
         with self._lock:
+            if self.done:  # released meanwhile: no beat after its announcement
+                return True
             try:
                 reading = self._renew()
             except Exception as exc:
@@ -205,8 +227,10 @@ class Lease:
         """Renew from ``reading``, or say why the run is no longer this process's."""
         run = reading.run
         state = run.state.type if run.state is not None else None
-        engine = self._engine_state()
+        engine = self._handed or self._engine_state()
         own = engine is not None and run.state is not None and run.state.id == engine.id
+        if self._handed is not None and not own:
+            return self._lost(run)
         if own:  # the run is in the state this process's engine set: a retry's wait included
             self.attempt = run.run_count
         elif self.attempt is None and state in OWNED_STATES:
@@ -218,6 +242,9 @@ class Lease:
         if same and (own or state in OWNED_STATES):
             self.until = max(self.until, reading.sent + self.term)
             return None
+        return self._lost(run)
+
+    def _lost(self, run: FlowRunRecord) -> str:
         name = run.state.name if run.state is not None else "without a state"
         by = f", recorded process {run.infrastructure_pid}" if run.infrastructure_pid else ""
         return (
@@ -269,6 +296,13 @@ def hold() -> None:
     lease = _current.get()
     if lease is not None:
         lease.hold()
+
+
+def hand_over(state: EngineState) -> None:
+    """The current mission process left its run waiting in ``state`` (``Lease.hand_over``)."""
+    lease = _current.get()
+    if lease is not None:
+        lease.hand_over(state)
 
 
 @contextlib.contextmanager

@@ -33,17 +33,22 @@ from prefect.events.filters import (
 )
 from prefect.events.related import tags_as_related_resources
 from prefect.events.schemas.events import RelatedResource, Resource
+from prefect.exceptions import Pause
 from prefect.settings import get_current_settings
 
 from autoagent import processes
 from autoagent.server.client import client
 from autoagent.server.connection import access
 from autoagent.server.fencing import RENEW_TIMEOUT, Lease, Reading, holding
-from autoagent.server.reader import Reader
+from autoagent.server.reader import Reader, open_reader
 from autoagent.settings import get_settings
 
 logger = logging.getLogger("autoagent.heartbeat")
 EVENT = "prefect.flow-run.heartbeat"
+RELEASED = "autoagent.flow-run.released"
+"""A process's last word on a run it leaves waiting (suspended, or rescheduled for a timer):
+crash detection expects it, so the beats that process sent while it finished its steps after the
+run's state changed do not get the run marked Crashed once the process is gone."""
 DETECTION = "autoagent: crash detection"
 """The automation that marks a silent run Crashed (`autoagent server setup`): its silence bounds
 every process's lease."""
@@ -154,8 +159,11 @@ def heartbeat(
     try:
         with holding(lease):
             yield lease
+    except Pause:  # the run waits (its state is on the server) and this process leaves it
+        lease.release(lambda: _announce_release(resource, related))
+        raise
     finally:
-        if linger and lease.armed:
+        if linger and lease.armed and not lease.done:
             lease.closing = True  # its threads end once the final state is on the server
         else:
             stop.set()
@@ -177,6 +185,16 @@ def _beat(
     event = Event(event=EVENT, resource=Resource(resource), related=related)
     reader.post_events([event.model_dump(mode="json")])
     return Reading(sent, reader.flow_run(run_id))
+
+
+def _announce_release(resource: dict[str, str], related: list[RelatedResource]) -> None:
+    event = Event(event=RELEASED, resource=Resource(resource), related=related)
+    try:
+        with open_reader(patience=RENEW_TIMEOUT * 5) as reader:
+            reader.post_events([event.model_dump(mode="json")])
+    except Exception as exc:  # crash detection will resume the run: it waits again
+        run = resource["prefect.resource.id"]
+        logger.warning("could not tell the server this process left %s: %s", run, exc)
 
 
 def detection_silence() -> float | None:

@@ -166,9 +166,17 @@ def test_a_run_that_crashes_every_time_stops_at_the_cap(stack, tmp_path):
 
 
 def test_waiting_missions_are_never_marked_crashed(stack, tmp_path):
-    approval = {"name": "waits", "steps": [{"id": "ok", "approval": {"title": "Go?"}}]}
+    """A deployed mission suspends on its approval while a parallel step goes on for longer than
+    a heartbeat period: its process beats after the run is Suspended, then leaves, and says so
+    (crash detection would otherwise count the silence after those beats as a death). A local
+    run pauses and beats on."""
+    slow = {"command": f"sleep 25; echo x >> {tmp_path / 'slow'}"}
+    steps = [
+        {"id": "ok", "approval": {"title": "Go?"}},
+        {"id": "slow", "agent": "shell", "input": slow},
+    ]
     spec = tmp_path / "waits.yaml"
-    spec.write_text(yaml.safe_dump(approval))
+    spec.write_text(yaml.safe_dump({"name": "waits", "steps": steps}))
     suspended = _deploy_run(stack, spec)
     out = tmp_path / "local.out"
     local = start_autoagent("run", str(spec), env=stack.client_env, log=out)
@@ -176,10 +184,15 @@ def test_waiting_missions_are_never_marked_crashed(stack, tmp_path):
         wait_for(lambda: "⏸ ok" in out.read_text(), timeout=60, what="local pause", process=local)
         paused = run_id_in(out.read_text())
         wait_for(lambda: _states(stack, suspended)[-1] == "Suspended", timeout=60, what="suspend")
+        wait_for(lambda: lines_in(tmp_path, "slow") == 2, timeout=60, what="both slow steps")
+        worker = stack.pid("worker")
+        wait_for(lambda: not _engines_of(worker), timeout=30, what="the flow process gone")
         time.sleep(SILENCE + 35)  # past the detection window, and past a heartbeat
         assert _states(stack, suspended)[-1] == "Suspended"
         assert _states(stack, paused)[-1] == "Paused"
-        assert "Crashed" not in _states(stack, paused) + _states(stack, suspended)
+        states = _states(stack, paused) + _states(stack, suspended)
+        assert "Crashed" not in states, f"{states}; events:\n{_events(stack, suspended)}"
+        assert lines_in(tmp_path, "slow") == 2
     finally:
         kill_group(local)
 

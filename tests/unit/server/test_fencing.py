@@ -4,6 +4,7 @@ lost its run stops (exit, no state proposed) before another step starts."""
 
 from __future__ import annotations
 
+import threading
 from uuid import uuid4
 
 import pytest
@@ -278,3 +279,68 @@ def test_before_the_body_ends_a_lease_does_not_settle_on_its_engines_state() -> 
     fake.reachable = False
     fake.now += 3600
     assert lease.expired()
+
+
+@pytest.mark.parametrize("name", ["Suspended", "AwaitingTimer"])
+def test_a_run_this_process_left_waiting_is_its_own_only_while_it_waits(name) -> None:
+    """A suspension or a timer's reschedule, while other steps of the attempt still finish: the
+    run stays this process's in that state, and whoever resumes it takes it, even with the same
+    count of Running entries (a suspension does not add one)."""
+    fake = Fake()
+    lease = fake.lease(
+        engine_state=lambda: StateRecord(id=uuid4(), type=StateType.RUNNING, name="Running")
+    )
+    assert lease.confirm() is True
+    kind = StateType.PAUSED if name == "Suspended" else StateType.SCHEDULED
+    waiting = StateRecord(id=uuid4(), type=kind, name=name)
+    lease.hand_over(waiting)
+    fake.run = fake.run.model_copy(update={"state": waiting})
+    assert lease.confirm() is True and fake.stops == []
+    fake.now += 60
+    lease.hold()  # renewed in the waiting state
+    resumed = StateRecord(id=uuid4(), type=StateType.RUNNING, name="Running")
+    fake.run = fake.run.model_copy(update={"state": resumed, "infrastructure_pid": "worker-1:7"})
+    with pytest.raises(Stopped, match="it is Running"):
+        lease.confirm()
+
+
+def test_a_released_lease_sends_no_beat_after_its_announcement() -> None:
+    """The announcement is the process's last word on the run: a renewal in flight is
+    acknowledged before it, and none starts after it."""
+    fake = Fake()
+    lease = fake.lease()
+    said: list[str] = []
+
+    def announce() -> None:
+        said.append(f"released after {fake.renewals} beats")
+
+    assert lease.confirm() is True
+    lease.release(announce)
+    assert said == ["released after 1 beats"] and lease.done
+    fake.reachable = False
+    fake.now += 3600
+    assert lease.confirm() is True and fake.renewals == 1
+    assert lease.settled() and not lease.expired()
+
+
+def test_a_release_waits_for_the_beat_in_flight() -> None:
+    fake = Fake()
+    in_flight, go_on = threading.Event(), threading.Event()
+    order: list[str] = []
+
+    def slow_renew() -> Reading:
+        in_flight.set()
+        go_on.wait(5)
+        order.append("beat acknowledged")
+        return Reading(fake.now, fake.run)
+
+    lease = Lease("run-1", ME, 45.0, slow_renew, clock=fake.clock, stop=fake.stop)
+    beat = threading.Thread(target=lease.confirm)
+    beat.start()
+    in_flight.wait(5)
+    releasing = threading.Thread(target=lease.release, args=(lambda: order.append("released"),))
+    releasing.start()
+    go_on.set()
+    beat.join(5)
+    releasing.join(5)
+    assert order == ["beat acknowledged", "released"]
