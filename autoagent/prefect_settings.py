@@ -67,8 +67,14 @@ def apply_defaults(values: Mapping[str, str], updates: Mapping[str, str] | None 
         if os.environ.get(name) != setting:
             os.environ[name] = setting
             changed = True
+    if changed:
+        refresh_prefect_settings()
+
+
+def refresh_prefect_settings() -> None:
+    """Rebuild Prefect's global settings from the environment, if Prefect is loaded."""
     context = sys.modules.get("prefect.context")
-    if changed and context is not None:
+    if context is not None:
         context.refresh_global_settings_context()
 
 

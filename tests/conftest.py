@@ -38,6 +38,21 @@ def _stop_local_servers(session_dir: Path, tmp_path_factory: pytest.TempPathFact
 
 
 @pytest.fixture(autouse=True)
+def _environment_restored() -> Iterator:
+    """Each test leaves the environment as it found it: a CLI command run in-process sets
+    AutoAgent's Prefect defaults in ``os.environ`` (its console logs off among them), and a later
+    test's subprocess would inherit them (a mission's printed lines went missing)."""
+    saved = dict(os.environ)
+    yield
+    if os.environ != saved:
+        os.environ.clear()
+        os.environ.update(saved)
+        from autoagent.prefect_settings import refresh_prefect_settings
+
+        refresh_prefect_settings()
+
+
+@pytest.fixture(autouse=True)
 def _no_lease_outlives_its_run() -> Iterator:
     """A run driven in this process leaves no lease behind: a stray one would renew for a run
     this process no longer drives, and end the whole test session when that run moves on."""
