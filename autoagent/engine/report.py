@@ -111,10 +111,10 @@ def _conversations(tree: MissionStatus, journal: Journal) -> list[str]:
 
 
 TRANSCRIPTS = 3
+"""Agent steps whose transcript the report shows (each has its own artifact with it too)."""
 REPORT_PATIENCE = 30.0
 """Seconds the report's reads wait out an API that fails (a database restarting)."""
 logger = logging.getLogger("autoagent.report")
-"""Agent steps whose transcript the report shows (each has its own artifact with it too)."""
 
 INDENT = "\u00a0\u00a0\u00a0"
 """Before a step's name in the report, once per group it is in (markdown keeps no spaces)."""

@@ -49,6 +49,8 @@ RELEASED = "autoagent.flow-run.released"
 """A process's last word on a run it leaves waiting (suspended, or rescheduled for a timer):
 crash detection expects it, so the beats that process sent while it finished its steps after the
 run's state changed do not get the run marked Crashed once the process is gone."""
+RELEASE_PATIENCE = 10.0
+"""Seconds the release is tried again while the API fails: the process waits that long to exit."""
 DETECTION = "autoagent: crash detection"
 """The automation that marks a silent run Crashed (`autoagent server setup`): its silence bounds
 every process's lease."""
@@ -190,7 +192,7 @@ def _beat(
 def _announce_release(resource: dict[str, str], related: list[RelatedResource]) -> None:
     event = Event(event=RELEASED, resource=Resource(resource), related=related)
     try:
-        with open_reader(patience=RENEW_TIMEOUT * 5) as reader:
+        with open_reader(patience=RELEASE_PATIENCE) as reader:
             reader.post_events([event.model_dump(mode="json")])
     except Exception as exc:  # crash detection will resume the run: it waits again
         run = resource["prefect.resource.id"]
